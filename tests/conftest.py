@@ -1,0 +1,1 @@
+"""Shared fixtures. Service-backed tests use the ``service`` marker (see tests/_services.py)."""

@@ -1,0 +1,46 @@
+"""The front door: ``oidc_asgi.__all__`` is sorted, complete and documented."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+import oidc_asgi
+
+
+def test_all_is_sorted() -> None:
+    assert oidc_asgi.__all__ == sorted(oidc_asgi.__all__)
+
+
+def test_all_names_exist_and_are_documented_with_an_example() -> None:
+    for name in oidc_asgi.__all__:
+        obj = getattr(oidc_asgi, name)
+        doc = inspect.getdoc(obj) or ""
+        assert doc, f"{name} has no docstring"
+        assert "Example" in doc or ">>>" in doc, f"{name} has no example in its docstring"
+
+
+def test_all_is_complete() -> None:
+    """Every public name defined in a public core module is re-exported at the top."""
+    exported = set(oidc_asgi.__all__)
+    for info in pkgutil.iter_modules(oidc_asgi.__path__):
+        if info.name.startswith("_") or info.name == "testing" or info.ispkg:
+            continue
+        module = importlib.import_module(f"oidc_asgi.{info.name}")
+        for name in getattr(module, "__all__", []):
+            assert name in exported, f"oidc_asgi.{info.name}.{name} is not re-exported"
+
+
+def test_core_does_not_import_testing_or_test_tools() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, oidc_asgi\n"
+        "bad = [m for m in ('oidc_asgi.testing', 'pytest', 'uvicorn', 'fastapi', 'redis')"
+        " if m in sys.modules]\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
