@@ -1,0 +1,258 @@
+"""Hardened parsing and signature verification of compact JWS (RFC 7515, RFC 8725).
+
+Private to ``tokens.py``. Everything here works on structure and cryptography only; no claim
+is judged here. The order of work is chosen so that hostile input costs as little as possible:
+the size cap comes before any splitting or decoding, the segment count before base64, strict
+base64url before JSON, and the whole token is checked for structure before ``tokens.py`` asks a
+key source for keys (so garbage never triggers a JWKS refetch).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from oidc_asgi._jwks import VerificationKey
+from oidc_asgi.errors import TokenError
+
+# A segment is unpadded base64url. The last character must leave no unused bits set, so each
+# byte string has exactly one accepted encoding (no malleable token strings with the same
+# signature, which matters to anything keyed by the token text).
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
+_LAST_CHAR_OK = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+
+_SHA = {
+    "256": hashes.SHA256(),
+    "384": hashes.SHA384(),
+    "512": hashes.SHA512(),
+}
+# Curve order n for the ECDSA range check (FIPS 186-4 D.1.2): r and s must lie in [1, n-1].
+_EC = {
+    "ES256": (
+        "secp256r1",
+        32,
+        0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    ),
+    "ES384": (
+        "secp384r1",
+        48,
+        int(
+            "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF"
+            "581A0DB248B0A77AECEC196ACCC52973",
+            16,
+        ),
+    ),
+    "ES512": (
+        "secp521r1",
+        66,
+        int(
+            "01FF" + "FFFFFFFF" * 7 + "FFFFFFFA51868783BF2F966B7FCC0148F709A5D0"
+            "3BB5C9B8899C47AEBB6FB71E91386409",
+            16,
+        ),
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedJWS:
+    """A structurally valid compact JWS whose signature is not yet verified."""
+
+    header: Mapping[str, Any]
+    payload: Mapping[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+
+class _BadJSON(ValueError):
+    pass
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # RFC 7515 section 4 / RFC 8725 section 3.7: duplicate member names are rejected, not
+    # "last one wins" (two parsers must never disagree about a claim).
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _BadJSON("duplicate member")
+    return result
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # "1e999" parses to inf
+        raise _BadJSON("non-finite number")
+    return value
+
+
+def _constant(text: str) -> Any:
+    raise _BadJSON("NaN and Infinity are not JSON")
+
+
+def _malformed(message: str) -> TokenError:
+    return TokenError(message, code="malformed_token")
+
+
+def _decode_segment(segment: str, what: str) -> bytes:
+    rest = len(segment) % 4
+    if rest == 1 or (rest and segment[-1] not in _LAST_CHAR_OK[rest]):
+        raise _malformed(f"{what} is not canonical base64url")
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - the regex guards this
+        raise _malformed(f"{what} is not base64url") from exc
+
+
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        # Decode as UTF-8 ourselves: json.loads(bytes) would also accept UTF-16/32.
+        value = json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_object,
+            parse_float=_finite,
+            parse_constant=_constant,
+        )
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, _BadJSON, int digit limit
+        raise _malformed(f"{what} is not a valid JSON object") from exc
+    if not isinstance(value, dict):
+        raise _malformed(f"{what} is not a JSON object")
+    return value
+
+
+def parse_compact(token: object, max_bytes: int) -> ParsedJWS:
+    """Split and decode a compact JWS, checking structure only (RFC 7515 section 7.1)."""
+    if not isinstance(token, str):
+        raise _malformed("token is not a string")
+    # Size first, before any work proportional to the input (RFC 8725 section 3.1 / DoS).
+    # len() counts characters; any non-ASCII character is rejected by the alphabet check below.
+    if len(token) > max_bytes:
+        raise TokenError(
+            "token is larger than the configured limit",
+            code="token_too_large",
+            expected=max_bytes,
+            actual=len(token),
+        )
+    dots = token.count(".")
+    if dots != 2:
+        if dots == 4:
+            raise TokenError(
+                "encrypted tokens (JWE) are not accepted",
+                code="unsupported_token_type",
+                expected="JWS",
+                actual="JWE",
+            )
+        raise _malformed("a JWS has exactly three segments")
+    header_b64, payload_b64, signature_b64 = token.split(".")
+    if not (
+        _SEGMENT.fullmatch(header_b64)
+        and _SEGMENT.fullmatch(payload_b64)
+        and _SEGMENT.fullmatch(signature_b64)
+    ):
+        raise _malformed("segments must be unpadded base64url")
+    header = _json_object(_decode_segment(header_b64, "header"), "header")
+    payload = _json_object(_decode_segment(payload_b64, "payload"), "payload")
+    signature = _decode_segment(signature_b64, "signature")
+    return ParsedJWS(
+        header=header,
+        payload=payload,
+        signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
+        signature=signature,
+    )
+
+
+def verify_signature(
+    alg: str, key: VerificationKey, signing_input: bytes, signature: bytes
+) -> bool:
+    """True when ``signature`` is a valid ``alg`` signature by ``key`` (RFC 7518 section 3)."""
+    if not key.can_verify(alg):
+        return False
+    public_key = key.public_key
+    try:
+        if alg[:2] in ("RS", "PS"):
+            if not isinstance(public_key, rsa.RSAPublicKey):
+                return False
+            if len(signature) != (public_key.key_size + 7) // 8:
+                return False
+            sha = _SHA[alg[2:]]
+            pad: padding.AsymmetricPadding = (
+                padding.PKCS1v15()
+                if alg[0] == "R"
+                # RFC 7518 section 3.5: MGF1 with the same hash, salt as long as the hash.
+                else padding.PSS(mgf=padding.MGF1(sha), salt_length=sha.digest_size)
+            )
+            public_key.verify(signature, signing_input, pad, sha)
+            return True
+        if alg in _EC:
+            curve_name, size, order = _EC[alg]
+            if not isinstance(public_key, ec.EllipticCurvePublicKey):
+                return False
+            if public_key.curve.name != curve_name or len(signature) != 2 * size:
+                return False
+            # RFC 7518 section 3.4: R || S, each exactly `size` octets. A zero or out-of-range
+            # value is rejected here rather than trusted to the backend (CVE-2022-21449).
+            r = int.from_bytes(signature[:size], "big")
+            s = int.from_bytes(signature[size:], "big")
+            if not (0 < r < order and 0 < s < order):
+                return False
+            der = encode_dss_signature(r, s)
+            public_key.verify(der, signing_input, ec.ECDSA(_SHA[alg[2:]]))
+            return True
+        if isinstance(public_key, ed25519.Ed25519PublicKey):
+            if len(signature) != 64:
+                return False
+            public_key.verify(signature, signing_input)
+            return True
+        if isinstance(public_key, ed448.Ed448PublicKey):
+            if len(signature) != 114:
+                return False
+            public_key.verify(signature, signing_input)
+            return True
+    except InvalidSignature:
+        return False
+    return False
+
+
+def _half(digest: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+    def left_half(data: bytes) -> bytes:
+        value = digest(data)
+        return value[: len(value) // 2]
+
+    return left_half
+
+
+_HALF_HASH: Mapping[str, Callable[[bytes], bytes]] = {
+    "256": _half(lambda d: hashlib.sha256(d).digest()),
+    "384": _half(lambda d: hashlib.sha384(d).digest()),
+    "512": _half(lambda d: hashlib.sha512(d).digest()),
+    "Ed25519": _half(lambda d: hashlib.sha512(d).digest()),
+    # OIDC Core errata: Ed448 uses SHAKE256 with a 114-octet output.
+    "Ed448": _half(lambda d: hashlib.shake_256(d).digest(114)),
+}
+
+
+def token_hash(alg: str, key: VerificationKey, value: str) -> str:
+    """``at_hash`` / ``c_hash`` of ``value`` (OIDC Core 3.1.3.6, 3.3.2.11, with the EdDSA errata).
+
+    The hash is the one of the token's ``alg``; for ``EdDSA`` it follows the key's curve.
+    """
+    if alg in ("EdDSA", "Ed25519", "Ed448"):
+        name = key.crv if alg == "EdDSA" else alg
+        half = _HALF_HASH[name if name in ("Ed25519", "Ed448") else "Ed25519"]
+    else:
+        half = _HALF_HASH[alg[2:]]
+    return (
+        base64.urlsafe_b64encode(half(value.encode("utf-8", "surrogatepass")))
+        .rstrip(b"=")
+        .decode("ascii")
+    )
