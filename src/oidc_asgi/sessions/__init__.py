@@ -1,0 +1,30 @@
+"""Session state for web sign-in: the encrypted cookie codec and cookie chunking.
+
+``SessionCodec`` turns a JSON object into an AES-256-GCM envelope bound to its cookie name, with
+keys derived by HKDF from a list of secrets (first encrypts, all decrypt) and absolute, rolling
+and per-session lifetimes. ``ChunkedCookie`` spreads that envelope over as many cookies as the
+per-cookie budget needs and expires the chunks a smaller session no longer uses.
+``ValueSigner`` signs the random id a server-side store keeps in its cookie.
+
+Example::
+
+    from oidc_asgi.sessions import ChunkedCookie, SessionCodec
+
+    codec = SessionCodec(secrets=[secret])
+    jar = ChunkedCookie(name="oidc_session")
+    headers = jar.write(codec.encode({"sub": "alice"}, cookie_name=jar.name),
+                        cookies=request.cookies, https=True, max_age=3600)
+    session = codec.decode(jar.read(request.cookies), cookie_name=jar.name)
+"""
+
+from oidc_asgi.sessions._codec import DecodedSession, SessionCodec, ValueSigner, derive_keys
+from oidc_asgi.sessions.cookies import ChunkedCookie, CookieOptions
+
+__all__ = [
+    "ChunkedCookie",
+    "CookieOptions",
+    "DecodedSession",
+    "SessionCodec",
+    "ValueSigner",
+    "derive_keys",
+]
