@@ -28,7 +28,6 @@ No message ever contains a token, an authorization code, a device code or a secr
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import logging
 import re
@@ -38,8 +37,8 @@ import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Protocol, TypeGuard, get_args
-from urllib.parse import quote_plus, urlencode, urlsplit
+from typing import Any, Literal, Protocol, TypeGuard, cast, get_args
+from urllib.parse import quote_plus
 
 import httpx
 from cryptography.hazmat.primitives import serialization
@@ -48,6 +47,15 @@ from joserfc import jwk as _jwk
 from joserfc import jwt as _jwt
 from joserfc.errors import SecurityWarning
 
+from oidc_asgi._http import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_TIMEOUT,
+    ProviderStatusError,
+    fetch_json,
+    require_https,
+    safe_url,
+    warn_insecure_http,
+)
 from oidc_asgi.errors import ConfigurationError, OAuthError, ProviderUnavailable
 
 __all__ = [
@@ -86,8 +94,7 @@ JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 ASSERTION_LIFETIME = 60
 #: HS256 needs a key of at least 256 bits (RFC 7518 section 3.2).
 MIN_JWT_SECRET_BYTES = 32
-DEFAULT_TIMEOUT = 10.0
-DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024
+_ACCEPTED_STATUSES = (200, 400, 401, 403)  # 4xx bodies may hold RFC 6749 5.2 errors
 #: RFC 8628 section 3.2: poll every 5 seconds when the server names no interval.
 DEFAULT_DEVICE_INTERVAL = 5
 
@@ -98,7 +105,6 @@ _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 _MAX_DESCRIPTION = 300
 _MAX_CLAIMS = 8192
 _MAX_INT = 10**10
-_LOOPBACK_NAMES = frozenset({"localhost"})
 _SIGNING_ALGS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
      "Ed25519", "Ed448"}
@@ -282,7 +288,7 @@ class OAuthClient:
         device_authorization_endpoint: str | None = None,
         http_client: httpx.AsyncClient | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_response_bytes: int = DEFAULT_MAX_BYTES,
         allow_insecure_http: bool = False,
         now: Callable[[], float] = time.time,
     ) -> None:
@@ -308,14 +314,18 @@ class OAuthClient:
             )
         self.client_id = client_id
         self.auth_method: AuthMethod = auth_method
-        self.token_endpoint = _check_endpoint("token_endpoint", token_endpoint, allow_insecure_http)
-        self.device_authorization_endpoint = (
-            None
-            if device_authorization_endpoint is None
-            else _check_endpoint(
-                "device_authorization_endpoint", device_authorization_endpoint, allow_insecure_http
-            )
+        require_https(
+            token_endpoint, allow_insecure_http=allow_insecure_http, what="token_endpoint"
         )
+        if device_authorization_endpoint is not None:
+            require_https(
+                device_authorization_endpoint,
+                allow_insecure_http=allow_insecure_http,
+                what="device_authorization_endpoint",
+            )
+        self.token_endpoint = token_endpoint
+        self.device_authorization_endpoint = device_authorization_endpoint
+        self._allow_insecure_http = allow_insecure_http
         self.issuer = issuer
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
@@ -330,11 +340,7 @@ class OAuthClient:
         self._kid: str | None = None
         self._check_credentials(private_key, key_id, signing_alg)
         if allow_insecure_http:
-            warnings.warn(
-                "OAuthClient(allow_insecure_http=True): credentials and tokens may cross the "
-                "network in clear text; never use this in production",
-                stacklevel=2,
-            )
+            warn_insecure_http("OAuthClient")
 
     def _check_credentials(
         self,
@@ -670,35 +676,41 @@ class OAuthClient:
             self._http = httpx.AsyncClient()
         return self._http
 
-    async def _post(self, url: str, form: list[tuple[str, str]]) -> dict[str, Any]:
-        """POST a form with client authentication and return the JSON object of a 2xx answer."""
-        # TODO(_http): switch to the shared bounded-fetch helper in oidc_asgi._http once it
-        # lands; until then the timeout and size bound are enforced here.
+    async def _post(self, url: str, form: list[tuple[str, str]]) -> Mapping[str, Any]:
+        """POST a form with client authentication; return the JSON object of a 200 answer.
+
+        Transport guards (deadline, size cap, strict JSON, no redirects) are ``_http``'s.
+        """
         auth_form, headers = await self._client_auth(url)
-        body = urlencode(form + auth_form)
-        headers = {
-            **headers,
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Accept": "application/json",
-        }
-        path = urlsplit(url).path or "/"
+        fields: dict[str, list[str]] = {}
+        for name, value in form + auth_form:
+            fields.setdefault(name, []).append(value)
+        # resource and audience may repeat (RFC 8707 section 2, RFC 8693 section 2.1); httpx
+        # encodes a list value as repeated fields.
+        body = {name: values[0] if len(values) == 1 else values for name, values in fields.items()}
         try:
-            async with self._client().stream(
-                "POST",
+            answer = await fetch_json(
+                self._client(),
                 url,
-                content=body.encode("ascii"),
+                form=cast("Mapping[str, str]", body),
                 headers=headers,
-                timeout=httpx.Timeout(self.timeout),
-                follow_redirects=False,
-            ) as response:
-                raw = await _read_bounded(response, self.max_response_bytes, path)
-        except httpx.TimeoutException as exc:
-            raise ProviderUnavailable(f"timed out calling {path}", code="provider_timeout") from exc
-        except httpx.HTTPError as exc:
+                timeout=self.timeout,
+                max_bytes=self.max_response_bytes,
+                accept=_ACCEPTED_STATUSES,
+                allow_insecure_http=self._allow_insecure_http,
+            )
+        except ProviderStatusError as exc:
+            if exc.status_code == 429:
+                exc.code = "provider_rate_limited"
+            raise
+        if answer.status != 200:
+            if _is_str(answer.data.get("error")):
+                raise _oauth_error(answer.data, answer.status)
             raise ProviderUnavailable(
-                f"could not reach {path}: {type(exc).__name__}", code="provider_unreachable"
-            ) from exc
-        return _interpret(response, raw, path)
+                f"{safe_url(url)} answered HTTP {answer.status} without an OAuth error",
+                code="provider_bad_response",
+            )
+        return answer.data
 
     def _device_response(self, data: Mapping[str, Any]) -> DeviceAuthorization:
         now = self._now()
@@ -729,32 +741,6 @@ class OAuthClient:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _check_endpoint(name: str, url: str, allow_insecure_http: bool) -> str:
-    if not isinstance(url, str):
-        raise ConfigurationError(f"{name} must be a URL string", code="invalid_endpoint")
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigurationError(f"{name} must be an absolute https URL", code="invalid_endpoint")
-    if parts.fragment:
-        raise ConfigurationError(f"{name} must not have a fragment", code="invalid_endpoint")
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
-        raise ConfigurationError(
-            f"{name} must use https (http is only accepted for loopback hosts or with "
-            "allow_insecure_http=True)",
-            code="insecure_endpoint",
-        )
-    return url
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _load_private_key(
@@ -851,52 +837,6 @@ def _targets(
     form += [("resource", r) for r in _listed(resource)]
     form += [("audience", a) for a in _listed(audience)]
     return form
-
-
-async def _read_bounded(response: httpx.Response, limit: int, path: str) -> bytes:
-    declared = response.headers.get("Content-Length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ProviderUnavailable(
-            f"response from {path} is larger than {limit} bytes", code="response_too_large"
-        )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise ProviderUnavailable(
-                f"response from {path} is larger than {limit} bytes", code="response_too_large"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _retry_after(response: httpx.Response) -> int | None:
-    value = response.headers.get("Retry-After", "")
-    return min(int(value), 3600) if value.isdigit() else None
-
-
-def _interpret(response: httpx.Response, raw: bytes, path: str) -> dict[str, Any]:
-    status = response.status_code
-    if status >= 500 or status == 429:
-        raise ProviderUnavailable(
-            f"{path} answered HTTP {status}",
-            code="provider_rate_limited" if status == 429 else "provider_error",
-            retry_after=_retry_after(response),
-        )
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        data = None
-    if 200 <= status < 300:
-        if not isinstance(data, dict):
-            raise _bad_response(f"{path} answered HTTP {status} without a JSON object")
-        return data
-    if isinstance(data, dict) and _is_str(data.get("error")):
-        raise _oauth_error(data, status)
-    raise ProviderUnavailable(
-        f"{path} answered HTTP {status} without an OAuth error", code="unexpected_status"
-    )
 
 
 def _oauth_error(data: Mapping[str, Any], status: int) -> OAuthError:
