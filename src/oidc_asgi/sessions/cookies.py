@@ -310,9 +310,7 @@ class ChunkedCookie:
         attrs = len(self.options._attributes(self.name, https=https, max_age=max_age))
         for count in range(1, self.max_chunks + 1):
             caps = [self.budget - len(self.name) - 1 - attrs - len(f"{count}~")]
-            caps += [
-                self.budget - len(self._chunk_name(i)) - 1 - attrs for i in range(1, count)
-            ]
+            caps += [self.budget - len(self._chunk_name(i)) - 1 - attrs for i in range(1, count)]
             if sum(caps) >= len(value):
                 parts = []
                 start = 0

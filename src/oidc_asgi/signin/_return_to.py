@@ -126,6 +126,4 @@ def _safe_layer(layer: str, *, slashes: int) -> bool:
         return False
     segments = layer.split("/")[1:]
     # "" is allowed only as the final segment ("/" and "/dir/"); "." and ".." never.
-    return not (
-        any(seg in ("", ".", "..") for seg in segments[:-1]) or segments[-1] in (".", "..")
-    )
+    return not (any(seg in ("", ".", "..") for seg in segments[:-1]) or segments[-1] in (".", ".."))
