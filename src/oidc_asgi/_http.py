@@ -69,6 +69,7 @@ DEFAULT_TIMEOUT = 5.0
 DEFAULT_MAX_BYTES = 256 * 1024
 _MAX_REDIRECTS = 3
 _LOOPBACK_NAMES = frozenset({"localhost"})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class InsecureTransportWarning(UserWarning):
@@ -358,9 +359,12 @@ async def _exchange(
             timeout=phase_timeout,
             follow_redirects=False,
         ) as response:
-            if response.is_redirect:
-                target = url.join(response.headers["location"])
-                if _origin(target) != origin:
+            if response.status_code in _REDIRECTS and "location" in response.headers:
+                try:
+                    target = url.join(response.headers["location"])
+                except httpx.InvalidURL:
+                    target = None
+                if target is None or _origin(target) != origin:
                     raise ProviderUnavailable(
                         f"{where}: redirect to another origin refused", code="provider_redirect"
                     )
