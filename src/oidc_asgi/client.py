@@ -56,6 +56,7 @@ from oidc_asgi._http import (
     safe_url,
     warn_insecure_http,
 )
+from oidc_asgi._jwks import MIN_RSA_BITS, b64url_decode
 from oidc_asgi.errors import ConfigurationError, OAuthError, ProviderUnavailable
 
 __all__ = [
@@ -752,11 +753,15 @@ def _load_private_key(
             kty = key.get("kty")
             if kty not in ("RSA", "EC", "OKP"):
                 raise ValueError("private_key must be an RSA, EC or OKP key")
+            if kty == "RSA":
+                n = key.get("n")
+                _check_rsa_size(len(b64url_decode(n)) * 8 if isinstance(n, str) else 0)
             imported: Any = _import_typed(dict(key), kty)
         else:
             pem = key.encode("ascii") if isinstance(key, str) else key
             loaded = serialization.load_pem_private_key(pem, password=None)
             if isinstance(loaded, rsa.RSAPrivateKey):
+                _check_rsa_size(loaded.key_size)
                 imported = _import_typed(pem, "RSA")
             elif isinstance(loaded, ec.EllipticCurvePrivateKey):
                 imported = _import_typed(pem, "EC")
@@ -764,6 +769,8 @@ def _load_private_key(
                 imported = _import_typed(pem, "OKP")
             else:
                 raise ValueError("unsupported PEM key type")
+    except ConfigurationError:
+        raise
     except Exception as exc:  # joserfc and cryptography raise many types; none are recoverable
         raise ConfigurationError(
             f"private_key could not be loaded: {type(exc).__name__}", code="invalid_private_key"
@@ -774,8 +781,6 @@ def _load_private_key(
     public = imported.as_dict(private=False)
     if kty == "RSA":
         natural = "RS256"
-        if imported.raw_value.key_size < 2048:
-            raise ConfigurationError("RSA keys need 2048 bits or more", code="weak_private_key")
     elif kty == "EC":
         natural = _EC_ALG.get(str(public.get("crv")), "")
     else:
@@ -787,6 +792,12 @@ def _load_private_key(
         )
     kid = key_id or imported.kid or _jwk.thumbprint(public)
     return imported, alg, kid
+
+
+def _check_rsa_size(bits: int) -> None:
+    # Checked before joserfc sees the key: it only warns (RFC 7518 section 3.3 says 2048).
+    if bits < MIN_RSA_BITS:
+        raise ConfigurationError("RSA keys need 2048 bits or more", code="weak_private_key")
 
 
 def _import_typed(data: Any, kty: str) -> Any:
