@@ -256,11 +256,6 @@ def test_non_json_data_is_a_coded_error(clock: Clock, data: dict[str, Any]) -> N
     assert info.value.code == "session_not_serializable"
 
 
-def _flip_last_body_char(value: str) -> str:
-    last = value[-1]
-    return value[:-1] + ("A" if last != "A" else "B")
-
-
 def _rebody(value: str, change: Callable[[bytes], bytes]) -> str:
     header, _, body = value.rpartition(".")
     return f"{header}.{_codec._b64e(change(_codec._b64d(body)))}"
@@ -294,7 +289,16 @@ MALFORMED: list[tuple[str, Callable[[str, Clock], str], str]] = [
     ("body-truncated-one-byte", lambda v, c: _rebody(v, lambda b: b[:-1]), "session_invalid"),
     ("body-extra-byte", lambda v, c: _rebody(v, lambda b: b + b"\x00"), "session_invalid"),
     ("seed-changed", lambda v, c: _rebody(v, lambda b: b"\x01" + b[1:]), "session_invalid"),
-    ("tag-flipped", lambda v, c: _flip_last_body_char(v), "session_invalid"),
+    (
+        "tag-flipped",
+        lambda v, c: _rebody(v, lambda b: b[:-1] + bytes([b[-1] ^ 1])),
+        "session_invalid",
+    ),
+    (
+        "ciphertext-flipped",
+        lambda v, c: _rebody(v, lambda b: b[:30] + bytes([b[30] ^ 0x80]) + b[31:]),
+        "session_invalid",
+    ),
     ("extra-segment", lambda v, c: v + ".AAAA", "session_malformed"),
     ("whitespace-appended", lambda v, c: v + " ", "session_malformed"),
     ("sealed-non-json", lambda v, c: _sealed(c, b"\xff\xfe"), "session_malformed"),
