@@ -113,7 +113,7 @@ def _safe_layer(layer: str, *, slashes: int) -> bool:
         # Decoded text may be any language, but no control or separator characters, and
         # nothing that Unicode compatibility folding turns into "/", "\\" or "." (fullwidth
         # solidus and friends), in case something downstream normalises.
-        if any(unicodedata.category(ch)[0] in "CZ" for ch in layer):
+        if any(ch != " " and unicodedata.category(ch)[0] in "CZ" for ch in layer):
             return False
         folded = unicodedata.normalize("NFKC", layer)
         if folded.count("/") != layer.count("/") or folded.count(".") != layer.count("."):
@@ -122,7 +122,8 @@ def _safe_layer(layer: str, *, slashes: int) -> bool:
             return False
     if not layer.startswith("/") or "\\" in layer or layer.count("/") != slashes:
         return False  # the last test catches an encoded slash at any depth
-    if any(ch < "\x21" or ch == "\x7f" for ch in layer):
+    # A decoded space is a file name; a decoded tab, CR, LF or NUL is an attack.
+    if any(ch < "\x20" or ch == "\x7f" for ch in layer):
         return False
     segments = layer.split("/")[1:]
     # "" is allowed only as the final segment ("/" and "/dir/"); "." and ".." never.
