@@ -100,6 +100,21 @@ def _constant(text: str) -> Any:
     raise _BadJSON("NaN and Infinity are not JSON")
 
 
+_MAX_DEPTH = 16
+
+
+def _too_deep(value: Any) -> bool:
+    # Iterative, so a hostile document cannot exhaust the stack here either.
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
 def _malformed(message: str) -> TokenError:
     return TokenError(message, code="malformed_token")
 
@@ -127,6 +142,10 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
         raise _malformed(f"{what} is not a valid JSON object") from exc
     if not isinstance(value, dict):
         raise _malformed(f"{what} is not a JSON object")
+    # Nesting is bounded (RFC 8725 DoS advice) the same way on every Python version; counting
+    # brackets at C speed spares the walk for ordinary, shallow tokens.
+    if raw.count(b"{") + raw.count(b"[") > _MAX_DEPTH and _too_deep(value):
+        raise _malformed(f"{what} is nested too deeply")
     return value
 
 
