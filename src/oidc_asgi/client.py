@@ -8,12 +8,13 @@ on-behalf-of dialect of the JWT bearer grant (RFC 7523 section 2.1 plus
 ``requested_token_use=on_behalf_of``). Every successful grant returns a frozen ``TokenResponse``
 whose ``repr`` never shows a token.
 
-Why httpx directly and not authlib's client: authlib's ``client_secret_basic`` helper joins the
-raw id and secret and encodes them as latin-1, which breaks secrets containing ``:``, ``%`` or
-non-Latin-1 characters (RFC 6749 section 2.3.1 wants both form-urlencoded first); its clients
-are untyped (mypy ``--strict`` sees ``Any`` everywhere), build their own ``httpx`` clients, and
-do not check ``expires_in``, ``token_type`` or ``issued_token_type``. The request here is a plain
-form POST through the application's injectable ``httpx.AsyncClient``; JWT client assertions are
+Why not authlib's OAuth client: its ``client_secret_basic`` helper joins the raw id and secret
+and encodes them as latin-1, which breaks secrets containing ``:``, ``%`` or characters outside
+Latin-1 (RFC 6749 section 2.3.1 wants both form-urlencoded first); its clients are untyped (mypy
+``--strict`` sees ``Any`` everywhere), build their own ``httpx`` clients, and check neither
+``expires_in``, ``token_type`` nor ``issued_token_type``. So each request is a plain form POST
+through ``oidc_asgi._http.fetch_json`` (https rule, one deadline, size cap, strict JSON, no
+redirects) on the application's injectable ``httpx.AsyncClient``; JWT client assertions are
 signed with ``joserfc``.
 
 Errors:
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import re
 import secrets
 import time
@@ -72,8 +72,6 @@ __all__ = [
     "OAuthClient",
     "TokenResponse",
 ]
-
-log = logging.getLogger("oidc_asgi.client")
 
 AuthMethod = Literal[
     "client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"

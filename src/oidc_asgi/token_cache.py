@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,8 +39,6 @@ __all__ = [
     "TokenStore",
     "token_cache_key",
 ]
-
-log = logging.getLogger("oidc_asgi.token_cache")
 
 DEFAULT_MARGIN = 60.0
 DEFAULT_LIFETIME = 300.0
