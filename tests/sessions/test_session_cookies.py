@@ -348,3 +348,14 @@ def test_a_3kb_token_session_round_trips_through_chunks() -> None:
                                 max_age=3600))  # fmt: skip
     mixed = {**browser, "oidc_session.1": other["oidc_session.1"]}
     assert codec.decode(jar.read(mixed), cookie_name=jar.name) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cookies=st.dictionaries(
+        st.sampled_from(["s", "s.1", "s.2", "s.3", "s.01", "s.", "t"]), st.text(max_size=20)
+    )
+)
+def test_property_read_never_raises(cookies: dict[str, str]) -> None:
+    value = ChunkedCookie(name="s").read(cookies)
+    assert value is None or isinstance(value, str)

@@ -35,7 +35,10 @@ def normalize_return_to(
     ``//host``, any backslash, percent-encoded ``/`` or ``\\`` in the path (also double-encoded),
     empty, ``.`` or ``..`` path segments, control characters, spaces and any non-ASCII character,
     other schemes (``javascript:``, ``data:``), other origins, and values over ``max_length``.
-    ``default`` goes through the same check and falls back to ``"/"``.
+    Percent-encoded text may decode to spaces and letters of any script, but never to controls,
+    Unicode separators or characters that fold to ``/``, ``\\`` or ``.``. Only the origin of
+    ``base_url`` matters, not its path. ``default`` goes through the same check and falls back
+    to ``"/"``.
 
     Example::
 
