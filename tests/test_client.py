@@ -20,13 +20,12 @@ from joserfc.errors import SecurityWarning
 
 from oidc_asgi._http import InsecureTransportWarning
 from oidc_asgi.client import (
-    ACCESS_TOKEN_TYPE,
     DEVICE_CODE_GRANT,
     JWT_BEARER_GRANT,
-    JWT_TOKEN_TYPE,
     TOKEN_EXCHANGE_GRANT,
     OAuthClient,
     TokenResponse,
+    TokenType,
 )
 from oidc_asgi.errors import ConfigurationError, OAuthError, ProviderUnavailable
 
@@ -544,36 +543,36 @@ async def test_device_authorization_needs_its_endpoint() -> None:
 
 
 async def test_token_exchange_request_shape_rfc8693_2_1() -> None:
-    endpoint = Endpoint([token_json(issued_token_type=ACCESS_TOKEN_TYPE)])
+    endpoint = Endpoint([token_json(issued_token_type=TokenType.ACCESS_TOKEN)])
     client = make(endpoint)
     tokens = await client.token_exchange(
         subject_token="subject",
-        subject_token_type=ACCESS_TOKEN_TYPE,
+        subject_token_type=TokenType.ACCESS_TOKEN,
         actor_token="actor",
-        actor_token_type=JWT_TOKEN_TYPE,
+        actor_token_type=TokenType.JWT,
         audience=["orders", "billing"],
         resource="https://orders.example",
         scope="read",
-        requested_token_type=ACCESS_TOKEN_TYPE,
+        requested_token_type=TokenType.ACCESS_TOKEN,
     )
     assert endpoint.form == {
         "grant_type": [TOKEN_EXCHANGE_GRANT],
         "subject_token": ["subject"],
-        "subject_token_type": [ACCESS_TOKEN_TYPE],
+        "subject_token_type": [TokenType.ACCESS_TOKEN],
         "actor_token": ["actor"],
-        "actor_token_type": [JWT_TOKEN_TYPE],
-        "requested_token_type": [ACCESS_TOKEN_TYPE],
+        "actor_token_type": [TokenType.JWT],
+        "requested_token_type": [TokenType.ACCESS_TOKEN],
         "scope": ["read"],
         "resource": ["https://orders.example"],
         "audience": ["orders", "billing"],
     }
-    assert tokens.issued_token_type == ACCESS_TOKEN_TYPE
+    assert tokens.issued_token_type == TokenType.ACCESS_TOKEN
 
 
 async def test_token_exchange_accepts_n_a_token_type_rfc8693_2_2_1() -> None:
-    endpoint = Endpoint([token_json(token_type="N_A", issued_token_type=JWT_TOKEN_TYPE)])
+    endpoint = Endpoint([token_json(token_type="N_A", issued_token_type=TokenType.JWT)])
     tokens = await make(endpoint).token_exchange(
-        subject_token="s", subject_token_type=ACCESS_TOKEN_TYPE
+        subject_token="s", subject_token_type=TokenType.ACCESS_TOKEN
     )
     assert tokens.token_type == "N_A"
 
@@ -583,8 +582,8 @@ async def test_token_exchange_accepts_n_a_token_type_rfc8693_2_2_1() -> None:
     [
         pytest.param(token_json(), None, "missing_issued_token_type", id="issued-type-absent"),
         pytest.param(
-            token_json(issued_token_type=JWT_TOKEN_TYPE),
-            ACCESS_TOKEN_TYPE,
+            token_json(issued_token_type=TokenType.JWT),
+            TokenType.ACCESS_TOKEN,
             "issued_token_type_mismatch",
             id="issued-type-differs-from-requested",
         ),
@@ -596,7 +595,9 @@ async def test_token_exchange_checks_issued_token_type(
     client = make(Endpoint([answer]))
     with pytest.raises(ProviderUnavailable) as info:
         await client.token_exchange(
-            subject_token="s", subject_token_type=ACCESS_TOKEN_TYPE, requested_token_type=requested
+            subject_token="s",
+            subject_token_type=TokenType.ACCESS_TOKEN,
+            requested_token_type=requested,
         )
     assert info.value.code == code
 
@@ -606,7 +607,7 @@ async def test_token_exchange_checks_issued_token_type(
     [
         pytest.param({"actor_token": "a"}, "actor_token_type_mismatch", id="actor-without-type"),
         pytest.param(
-            {"actor_token_type": JWT_TOKEN_TYPE},
+            {"actor_token_type": TokenType.JWT},
             "actor_token_type_mismatch",
             id="type-without-actor",
         ),
@@ -615,8 +616,8 @@ async def test_token_exchange_checks_issued_token_type(
     ],
 )
 async def test_token_exchange_refuses_bad_arguments(settings: dict[str, Any], code: str) -> None:
-    endpoint = Endpoint([token_json(issued_token_type=ACCESS_TOKEN_TYPE)])
-    arguments: dict[str, Any] = {"subject_token": "s", "subject_token_type": ACCESS_TOKEN_TYPE}
+    endpoint = Endpoint([token_json(issued_token_type=TokenType.ACCESS_TOKEN)])
+    arguments: dict[str, Any] = {"subject_token": "s", "subject_token_type": TokenType.ACCESS_TOKEN}
     arguments.update(settings)
     with pytest.raises(ConfigurationError) as info:
         await make(endpoint).token_exchange(**arguments)
@@ -678,7 +679,7 @@ def test_token_response_repr_never_shows_tokens() -> None:
 def test_token_response_round_trips_through_dict() -> None:
     tokens = TokenResponse(
         access_token=ACCESS, token_type="DPoP", expires_at=NOW, refresh_token=REFRESH,
-        issued_token_type=ACCESS_TOKEN_TYPE, extras={"a": 1},
+        issued_token_type=TokenType.ACCESS_TOKEN, extras={"a": 1},
     )  # fmt: skip
     again = TokenResponse.from_dict(json.loads(json.dumps(tokens.to_dict())))
     assert again.to_dict() == tokens.to_dict()

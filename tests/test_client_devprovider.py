@@ -22,7 +22,7 @@ import pytest
 from joserfc import jwk
 from starlette.types import Receive, Scope, Send
 
-from oidc_asgi.client import ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, OAuthClient, TokenResponse
+from oidc_asgi.client import OAuthClient, TokenResponse, TokenType
 from oidc_asgi.errors import OAuthError
 from oidc_asgi.provider import Provider
 from oidc_asgi.testing import DevClient, DevProvider, DevProviderConfig
@@ -275,11 +275,11 @@ async def test_token_exchange_rfc8693(peer: Peer) -> None:
     client = peer.client("gateway", client_secret="gateway-secret")
     tokens = await client.token_exchange(
         subject_token=subject,
-        subject_token_type=ACCESS_TOKEN_TYPE,
+        subject_token_type=TokenType.ACCESS_TOKEN,
         audience=API_2,
-        requested_token_type=JWT_TOKEN_TYPE,
+        requested_token_type=TokenType.JWT,
     )
-    assert tokens.issued_token_type == JWT_TOKEN_TYPE
+    assert tokens.issued_token_type == TokenType.JWT
     claims = peer.provider.verify_jwt(tokens.access_token)
     assert claims["sub"] == "alice"
     assert claims["aud"] == API_2
@@ -290,7 +290,7 @@ async def test_token_exchange_with_a_bad_subject_is_an_oauth_error(peer: Peer) -
     client = peer.client("gateway", client_secret="gateway-secret")
     with pytest.raises(OAuthError) as info:
         await client.token_exchange(
-            subject_token="not-a-token", subject_token_type=ACCESS_TOKEN_TYPE, audience=API_2
+            subject_token="not-a-token", subject_token_type=TokenType.ACCESS_TOKEN, audience=API_2
         )
     assert info.value.error == "invalid_request"
     assert "not-a-token" not in str(info.value)

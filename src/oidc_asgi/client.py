@@ -60,17 +60,10 @@ from oidc_asgi._jwks import MIN_RSA_BITS, b64url_decode
 from oidc_asgi.errors import ConfigurationError, OAuthError, ProviderUnavailable
 
 __all__ = [
-    "ACCESS_TOKEN_TYPE",
-    "DEVICE_CODE_GRANT",
-    "ID_TOKEN_TYPE",
-    "JWT_BEARER_GRANT",
-    "JWT_TOKEN_TYPE",
-    "REFRESH_TOKEN_TYPE",
-    "TOKEN_EXCHANGE_GRANT",
-    "AuthMethod",
     "DeviceAuthorization",
     "OAuthClient",
     "TokenResponse",
+    "TokenType",
 ]
 
 AuthMethod = Literal[
@@ -83,11 +76,25 @@ TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-#: Token type identifiers of RFC 8693 section 3.
-ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
-REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
-ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
-JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+
+class TokenType:
+    """Token type identifiers for token exchange (RFC 8693 section 3).
+
+    Example::
+
+        tokens = await client.token_exchange(
+            subject_token=incoming, subject_token_type=TokenType.ACCESS_TOKEN,
+            requested_token_type=TokenType.JWT, audience="https://orders.example",
+        )
+    """
+
+    ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
+    REFRESH_TOKEN = "urn:ietf:params:oauth:token-type:refresh_token"
+    ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
+    JWT = "urn:ietf:params:oauth:token-type:jwt"
+    SAML1 = "urn:ietf:params:oauth:token-type:saml1"
+    SAML2 = "urn:ietf:params:oauth:token-type:saml2"
+
 
 #: Lifetime of a client assertion we sign: short, so a leaked one is soon useless.
 ASSERTION_LIFETIME = 60
@@ -548,7 +555,7 @@ class OAuthClient:
         Example::
 
             tokens = await client.token_exchange(
-                subject_token=incoming, subject_token_type=ACCESS_TOKEN_TYPE,
+                subject_token=incoming, subject_token_type=TokenType.ACCESS_TOKEN,
                 audience="https://orders.example",
             )
         """

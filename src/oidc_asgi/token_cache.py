@@ -50,6 +50,13 @@ class Expiring(Protocol):
     """What the cache needs from a cached value: its absolute expiry, or None when unknown.
 
     ``oidc_asgi.client.TokenResponse`` is one.
+
+    Example::
+
+        @dataclass(frozen=True)
+        class MyToken:
+            value: str
+            expires_at: float | None
     """
 
     @property
@@ -63,7 +70,14 @@ V = TypeVar("V", bound=Expiring)
 class CacheEntry(Generic[V]):
     """A cached value and the absolute time (seconds since the epoch) the cache stops serving it.
 
-    ``expires_at`` is already reduced by the margin and capped by ``not_after``.
+    ``expires_at`` is already reduced by the margin and capped by ``not_after``; stores keep
+    entries as they are given.
+
+    Example::
+
+        entry = await store.get(key)
+        if entry is not None and entry.expires_at > time.time():
+            use(entry.value)
     """
 
     value: V
