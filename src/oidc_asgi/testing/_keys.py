@@ -227,6 +227,11 @@ class KeyRing:
     Rotation follows the usual discipline: the new key is published and used for signing at
     once, the old one stays in the JWKS for ``retired_key_lifetime`` seconds so tokens it signed
     can still be verified.
+
+    Example::
+
+        keys = KeyRing()  # generate RSA once per test session, then share copies
+        provider = DevProvider(keys=keys.copy())
     """
 
     def __init__(self, keys: Sequence[SigningKey] | None = None) -> None:

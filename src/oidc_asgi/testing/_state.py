@@ -105,7 +105,13 @@ class DeviceRecord:
 
 @dataclass
 class BackchannelDelivery:
-    """One back-channel logout POST attempt (for tests and the console)."""
+    """One back-channel logout POST attempt; ``status_code`` is None when delivery failed.
+
+    Example::
+
+        [delivery] = await provider.backchannel_logout(sub="alice")
+        assert delivery.status_code == 200, delivery.error
+    """
 
     client_id: str
     uri: str

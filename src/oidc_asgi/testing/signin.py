@@ -82,13 +82,16 @@ async def sign_in(
     op_client = provider_client or provider.asgi_client()
     try:
         response = await app_client.get(start)
+        logged_in = False
         for _ in range(max_steps):
-            next_response = await _step(
-                response, app_client, op_client, provider, username, password
-            )
-            if next_response is None:
+            step = await _step(response, app_client, op_client, provider, username, password)
+            if step is None:
                 return response
-            response = next_response
+            response, submitted_login = step
+            if submitted_login:
+                if logged_in:  # the login form came back: the credentials were refused
+                    return response
+                logged_in = True
         raise RuntimeError("sign_in: too many steps (a redirect loop?)")
     finally:
         if own_client:
@@ -102,20 +105,20 @@ async def _step(
     provider: DevProvider,
     username: str,
     password: str,
-) -> httpx.Response | None:
+) -> tuple[httpx.Response, bool] | None:
     from_provider = _is_provider(response.url, provider)
     if response.is_redirect:
         target = response.url.join(response.headers["location"])
         client = op_client if _is_provider(target, provider) else app_client
-        return await client.get(target)
+        return await client.get(target), False
     if not from_provider:
         return None
     for form in _forms(response):
         action = response.url.join(form.action) if form.action else response.url
         client = op_client if _is_provider(action, provider) else app_client
         if form.id == "form_post":
-            return await client.post(action, data=form.fields)
+            return await client.post(action, data=form.fields), False
         if "tx" in form.fields:
             data = {**form.fields, "username": username, "password": password, "action": "login"}
-            return await client.post(action, data=data)
+            return await client.post(action, data=data), True
     return None
