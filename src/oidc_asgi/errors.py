@@ -90,7 +90,7 @@ class ProviderUnavailable(OIDCError):
     Example::
 
         try:
-            keys = await provider.keys()
+            keys = await provider.candidates(kid=kid, alg=alg)
         except ProviderUnavailable:
             return Response(status_code=503, headers={"Retry-After": "5"})
     """
