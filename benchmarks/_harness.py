@@ -38,7 +38,9 @@ def compare(
             ratios[case.name].append(t / base)
     print(f"\n## {title}  (median of {rounds} rounds x {n} ops)")
     print(f"{'case':<44} {'us/op':>9} {'x baseline':>11}")
-    print(f"{baseline.name:<44} {statistics.median(per_op[baseline.name]) * 1e6:>9.1f} {'1.00':>11}")
+    print(
+        f"{baseline.name:<44} {statistics.median(per_op[baseline.name]) * 1e6:>9.1f} {'1.00':>11}"
+    )
     result = {}
     for case in cases:
         ratio = statistics.median(ratios[case.name])

@@ -49,7 +49,7 @@ def run_redis_server() -> Iterator[str]:
     if binary is None:
         missing("redis-server", "install Debian's redis-server package")
     port = free_port()
-    proc = subprocess.Popen(  # noqa: S603 - fixed arguments, our own binary lookup
+    proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -22,6 +22,8 @@ from oidc_asgi.errors import TokenError as TokenError
 from oidc_asgi.provider import Provider as Provider
 from oidc_asgi.provider import ProviderMetadata as ProviderMetadata
 from oidc_asgi.provider import ProviderStats as ProviderStats
+from oidc_asgi.sessions import SessionCodec as SessionCodec
+from oidc_asgi.signin import normalize_return_to as normalize_return_to
 from oidc_asgi.token_cache import CacheEntry as CacheEntry
 from oidc_asgi.token_cache import Expiring as Expiring
 from oidc_asgi.token_cache import MemoryTokenStore as MemoryTokenStore
@@ -34,8 +36,6 @@ from oidc_asgi.tokens import Claims as Claims
 from oidc_asgi.tokens import IDTokenExpectations as IDTokenExpectations
 from oidc_asgi.tokens import LogoutTokenExpectations as LogoutTokenExpectations
 from oidc_asgi.tokens import TokenValidator as TokenValidator
-from oidc_asgi.sessions import SessionCodec as SessionCodec
-from oidc_asgi.signin import normalize_return_to as normalize_return_to
 
 __version__ = "0.1.0"
 
