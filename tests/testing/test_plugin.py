@@ -169,13 +169,16 @@ async def test_dev_provider_server_serves_on_loopback(dev_provider_server: str) 
 
 
 def test_plugin_import_is_cheap() -> None:
+    """The plugin adds nothing heavy beyond ``import oidc_asgi`` itself."""
     code = (
-        "import sys, oidc_asgi.testing.plugin\n"
-        "heavy = {'oidc_asgi.testing.provider', 'starlette', 'uvicorn', 'joserfc',"
-        " 'cryptography'}\n"
-        "print(sorted(heavy & set(sys.modules)))\n"
+        "import sys, oidc_asgi\n"
+        "before = set(sys.modules)\n"
+        "import oidc_asgi.testing.plugin\n"
+        "added = set(sys.modules) - before\n"
+        "heavy = ('oidc_asgi.testing.provider', 'starlette', 'uvicorn')\n"
+        "print(sorted(m for m in added if m.startswith(heavy)))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
