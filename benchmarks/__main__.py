@@ -1,0 +1,13 @@
+"""``python -m benchmarks``: every benchmark, printed as ratios against in-process baselines."""
+
+from __future__ import annotations
+
+from benchmarks import bench_tokens
+
+
+def main() -> None:
+    bench_tokens.main()
+
+
+if __name__ == "__main__":
+    main()
