@@ -255,12 +255,19 @@ async def test_confidential_client_without_pkce_is_allowed(http: httpx.AsyncClie
     assert "code" in result
 
 
-async def test_client_without_code_grant_is_unauthorized(http: httpx.AsyncClient) -> None:
-    # `cli` has no redirect URIs; give `daemon`-like check with a registered redirect instead.
-    response = await http.get(
-        "/authorize", params=authorize_params(client_id="cli", redirect_uri="http://x/")
-    )
-    assert response.status_code == 400
+async def test_client_without_code_grant_is_unauthorized(shared_keys: Any) -> None:
+    import dataclasses
+
+    from oidc_asgi.testing import DevClient, DevProviderConfig
+
+    machine = DevClient(
+        client_id="m2m", client_secret="s", redirect_uris=(SPA_REDIRECT,),
+        grant_types=("client_credentials",),
+    )  # fmt: skip
+    config = dataclasses.replace(DevProviderConfig.default(), clients=(machine,))
+    async with DevProvider(config, keys=shared_keys.copy()).asgi_client() as http:
+        response = await http.get("/authorize", params=authorize_params(client_id="m2m"))
+        assert query(response.headers["location"])["error"] == "unauthorized_client"
 
 
 async def test_authorize_accepts_post(http: httpx.AsyncClient) -> None:

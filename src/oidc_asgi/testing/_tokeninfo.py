@@ -40,7 +40,7 @@ async def userinfo(op: DevProvider, request: Request) -> Response:
         if token is None:
             raise _bearer_error("invalid_request", "access token required", 401)
         record = op.active_token(token)
-        if record is None or record.kind != "access_token" or record.sub == record.client_id:
+        if record is None or record.kind != "access_token":
             raise _bearer_error("invalid_token", "access token is not valid", 401)
         if "openid" not in record.scope:
             raise _bearer_error("insufficient_scope", "token lacks the openid scope", 403)
