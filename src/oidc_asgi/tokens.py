@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from oidc_asgi._jose import ParsedJWS, parse_compact, token_hash, verify_signature
 from oidc_asgi._jwks import ALGORITHM_KEYS, KeySource, VerificationKey
@@ -69,6 +69,14 @@ _NON_EMPTY_STRING_CLAIMS = (
     "acr",
 )
 _TIME_CLAIMS = ("exp", "nbf", "iat", "auth_time")
+_STRING, _TIME, _AUD, _SCOPE, _AMR = range(5)
+_CLAIM_KINDS: Mapping[str, int] = {
+    **dict.fromkeys(_NON_EMPTY_STRING_CLAIMS, _STRING),
+    **dict.fromkeys(_TIME_CLAIMS, _TIME),
+    "aud": _AUD,
+    "scope": _SCOPE,
+    "amr": _AMR,
+}
 _ID_TOKEN_MARKERS = ("nonce", "at_hash", "c_hash")
 
 _ID_TYP = frozenset({None, "jwt"})
@@ -461,34 +469,31 @@ def _type_error(name: str, expected: str, value: object) -> TokenError:
 
 
 def _check_types(claims: Mapping[str, Any]) -> None:
-    for name in _NON_EMPTY_STRING_CLAIMS:
-        if name in claims:
-            value = claims[name]
-            if not isinstance(value, str) or not value:
+    # One pass over the claims present (usually ~10), dispatching on the registered name.
+    for name, value in claims.items():
+        kind = _CLAIM_KINDS.get(name)
+        if kind is None:
+            continue
+        if kind == _STRING:
+            if type(value) is not str or not value:
                 raise _type_error(name, "non-empty string", value)
-    for name in _TIME_CLAIMS:
-        if name in claims:
-            value = claims[name]
-            # bool is an int in Python; NaN/Infinity never get past the parser.
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not 0 <= value <= _MAX_NUMERIC_DATE
+        elif kind == _TIME:
+            # bool is an int in Python, so exact types; NaN/Infinity never pass the parser.
+            if (type(value) is not int and type(value) is not float) or not (
+                0 <= value <= _MAX_NUMERIC_DATE
             ):
                 raise _type_error(name, "NumericDate (seconds since the epoch)", value)
-    if "aud" in claims:
-        aud = claims["aud"]
-        if isinstance(aud, str):
-            if not aud:
-                raise _type_error("aud", "non-empty string or list of them", aud)
-        elif not (isinstance(aud, list) and aud and all(isinstance(a, str) and a for a in aud)):
-            raise _type_error("aud", "non-empty string or list of them", aud)
-    if "scope" in claims and not isinstance(claims["scope"], str):
-        raise _type_error("scope", "space-separated string", claims["scope"])
-    if "amr" in claims:
-        amr = claims["amr"]
-        if not (isinstance(amr, list) and all(isinstance(a, str) for a in amr)):
-            raise _type_error("amr", "list of strings", amr)
+        elif kind == _AUD:
+            if not (
+                (type(value) is str and value)
+                or (type(value) is list and value and all(type(a) is str and a for a in value))
+            ):
+                raise _type_error(name, "non-empty string or list of them", value)
+        elif kind == _SCOPE:
+            if type(value) is not str:
+                raise _type_error(name, "space-separated string", value)
+        elif not (type(value) is list and all(type(a) is str for a in value)):  # amr
+            raise _type_error(name, "list of strings", value)
 
 
 def _check_issuer(claims: Mapping[str, Any], issuer: str) -> None:
@@ -743,9 +748,9 @@ class TokenValidator:
         claims = self._common(
             jws, _AT_TYP_UNTYPED if expect.allow_untyped else _AT_TYP, expect.required_claims
         )
-        audience = expect.audience
+        audience = cast("frozenset[str]", expect.audience)  # normalized in __post_init__
         aud = _audiences(claims)
-        if not any(a in audience for a in aud):
+        if audience.isdisjoint(aud):
             raise TokenError(
                 "token is not meant for this API",
                 code="invalid_audience",
