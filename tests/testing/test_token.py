@@ -5,6 +5,7 @@ RFC 6749 sections 2.3, 4.1.3, 5.2, 6; RFC 7636 4.6; RFC 7523; RFC 8693; RFC 8707
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import time
@@ -13,6 +14,8 @@ from urllib.parse import quote_plus
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
@@ -608,3 +611,29 @@ async def test_id_token_alg_follows_client_registration(
         header, claims = verify(body["id_token"], (await http.get("/jwks")).json())
         assert header["alg"] == "EdDSA"
         assert claims["at_hash"] == left_hash(body["access_token"], "EdDSA")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    client_id=st.text(
+        st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=12
+    ),
+    secret=st.text(
+        st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=24
+    ),
+)
+def test_any_basic_credentials_round_trip_rfc6749_2_3_1(
+    shared_keys: KeyRing, client_id: str, secret: str
+) -> None:
+    client = DevClient(
+        client_id=client_id, client_secret=secret, grant_types=("client_credentials",)
+    )
+    config = DevProviderConfig(clients=(client,), apis=DevProviderConfig.default().apis)
+
+    async def run() -> tuple[int, int]:
+        async with DevProvider(config, keys=shared_keys).asgi_client() as http:
+            ok = await http.post("/token", data=cc_form(), headers=basic(client_id, secret))
+            bad = await http.post("/token", data=cc_form(), headers=basic(client_id, secret + "x"))
+            return ok.status_code, bad.status_code
+
+    assert asyncio.run(run()) == (200, 401)
