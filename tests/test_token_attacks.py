@@ -217,6 +217,14 @@ def deep_payload(depth: int) -> bytes:
     return (claims[:-1] + ',"x":' + "[" * depth + "]" * depth + "}").encode()
 
 
+def non_canonical(token: str) -> str:
+    """Same signature bytes, other spelling: unused low bits of the last character set."""
+    head, sig = token.rsplit(".", 1)
+    assert len(sig) % 4 == 2
+    assert sig[-1] in "AQgw"
+    return f"{head}.{sig[:-1]}{chr(ord(sig[-1]) + 1)}"
+
+
 def typed_id_token() -> str:
     return mint(header(rs(), "JWT"), id_claims(), rs())
 
@@ -423,6 +431,9 @@ ATTACKS: dict[str, Attack] = {
         lambda: raw_at(deep_payload(10_000)), "malformed_token", lookups=0, max_token_bytes=40_000
     ),
     "r15-deep-nesting-17": Attack(lambda: raw_at(deep_payload(17)), "malformed_token", lookups=0),
+    "r15-non-canonical-base64": Attack(
+        lambda: non_canonical(at(typed())), "malformed_token", lookups=0
+    ),
     "r15-padding": Attack(lambda: at(typed()) + "==", "malformed_token", lookups=0),
     "r15-standard-base64-alphabet": Attack(
         lambda: "+/" + at(typed())[2:], "malformed_token", lookups=0

