@@ -34,15 +34,22 @@ def test_all_is_complete() -> None:
             assert name in exported, f"oidc_asgi.{info.name}.{name} is not re-exported"
 
 
-def test_core_does_not_import_testing_or_test_tools() -> None:
+def _imported_after(statement: str, watched: tuple[str, ...]) -> list[str]:
     import subprocess
     import sys
 
-    code = (
-        "import sys, oidc_asgi\n"
-        "bad = [m for m in ('oidc_asgi.testing', 'pytest', 'uvicorn', 'fastapi', 'redis')"
-        " if m in sys.modules]\n"
-        "print(','.join(bad))"
-    )
+    code = f"import sys\n{statement}\nprint(','.join(m for m in {watched!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    return [name for name in out.stdout.strip().split(",") if name]
+
+
+def test_core_does_not_import_testing_or_test_tools() -> None:
+    watched = ("oidc_asgi.testing", "pytest", "uvicorn", "fastapi", "redis", "starlette")
+    assert _imported_after("import oidc_asgi.tokens, oidc_asgi.client", watched) == []
+
+
+def test_front_door_and_pytest_plugin_load_lazily() -> None:
+    """The plugin is loaded into every pytest run of anyone who installs us: it must be cheap."""
+    heavy = ("httpx", "cryptography", "joserfc", "authlib", "starlette", "oidc_asgi.provider")
+    assert _imported_after("import oidc_asgi", heavy) == []
+    assert _imported_after("import oidc_asgi.testing.plugin", heavy) == []
