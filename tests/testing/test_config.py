@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ def test_toml_file(tmp_path: Path) -> None:
         'redirect_uris = ["http://127.0.0.1:8000/cb"]\n'
         '[[apis]]\nidentifier = "urn:api"\nscopes = ["read"]\n'
     )
-    if sys.version_info < (3, 11):
+    if importlib.util.find_spec("tomllib") is None:  # Python 3.10
         with pytest.raises(ConfigurationError, match=r"Python 3\.11"):
             DevProviderConfig.from_file(path)
         return
