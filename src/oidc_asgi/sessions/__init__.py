@@ -5,6 +5,8 @@ keys derived by HKDF from a list of secrets (first encrypts, all decrypt) and ab
 and per-session lifetimes. ``ChunkedCookie`` spreads that envelope over as many cookies as the
 per-cookie budget needs and expires the chunks a smaller session no longer uses.
 ``ValueSigner`` signs the random id a server-side store keeps in its cookie.
+``CookieSessions`` and ``ServerSessions`` (over a ``MemoryStore`` or
+``oidc_asgi.sessions.redis.RedisStore``) are the session backends of the sign-in middleware.
 
 Example::
 
@@ -19,12 +21,30 @@ Example::
 
 from oidc_asgi.sessions._codec import DecodedSession, SessionCodec, ValueSigner, derive_keys
 from oidc_asgi.sessions.cookies import ChunkedCookie, CookieOptions
+from oidc_asgi.sessions.stores import (
+    CookieSessions,
+    LoadedSession,
+    MemoryStore,
+    ServerSessions,
+    SessionBackend,
+    SessionStore,
+    StoredRecord,
+    index_key,
+)
 
 __all__ = [
     "ChunkedCookie",
     "CookieOptions",
+    "CookieSessions",
     "DecodedSession",
+    "LoadedSession",
+    "MemoryStore",
+    "ServerSessions",
+    "SessionBackend",
     "SessionCodec",
+    "SessionStore",
+    "StoredRecord",
     "ValueSigner",
     "derive_keys",
+    "index_key",
 ]

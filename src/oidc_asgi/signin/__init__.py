@@ -1,15 +1,48 @@
-"""Web sign-in: the pieces of the login, callback and logout steps.
+"""Web sign-in: the ``OIDCAuth`` middleware, its configuration, and what the app sees.
 
-``normalize_return_to`` is the single check every return address passes, when a login starts
-and again at its callback, so an open redirect cannot slip in at either end.
+``OIDCAuth`` signs users in with OpenID Connect (authorization code + PKCE, per-login
+transaction cookies, RFC 9207, RP-Initiated Logout) and keeps them signed in with an encrypted
+session (cookie, memory or Redis). ``normalize_return_to`` is the single check every return
+address passes, when a login starts and again at its callback.
 
 Example::
 
-    from oidc_asgi.signin import normalize_return_to
+    from oidc_asgi.signin import OIDCAuth, get_user
 
-    target = normalize_return_to(request.query_params.get("returnTo"), default="/")
+    app.add_middleware(OIDCAuth, issuer="https://login.example.com/", client_id="webapp",
+                       client_secret=secret, secrets=[session_secret],
+                       base_url="https://app.example.com", protect=["/account"])
+
+    async def home(request):
+        user = get_user(request)
+        return PlainTextResponse(f"Hello {user.display_name}" if user else "Hello stranger")
 """
 
+from oidc_asgi.signin._config import ENV_VARIABLES, SignInConfig, SignInWarning
+from oidc_asgi.signin._context import SignedInUser, SignInContext, get_context, get_user
+from oidc_asgi.signin._guards import (
+    AccessDenied,
+    LoginRequired,
+    login_required,
+    require_login,
+    require_user,
+)
 from oidc_asgi.signin._return_to import normalize_return_to
+from oidc_asgi.signin.middleware import OIDCAuth
 
-__all__ = ["normalize_return_to"]
+__all__ = [
+    "ENV_VARIABLES",
+    "AccessDenied",
+    "LoginRequired",
+    "OIDCAuth",
+    "SignInConfig",
+    "SignInContext",
+    "SignInWarning",
+    "SignedInUser",
+    "get_context",
+    "get_user",
+    "login_required",
+    "normalize_return_to",
+    "require_login",
+    "require_user",
+]

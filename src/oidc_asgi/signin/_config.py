@@ -1,0 +1,395 @@
+"""``SignInConfig``: every setting of the web sign-in middleware, checked at construction."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
+
+import httpx
+
+from oidc_asgi._http import is_loopback_url, require_https
+from oidc_asgi.errors import ConfigurationError
+from oidc_asgi.sessions.stores import SessionStore
+
+__all__ = ["ENV_VARIABLES", "SignInConfig", "SignInWarning"]
+
+ResponseMode = Literal["query", "form_post"]
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+LogoutMethod = Literal["GET", "POST"]
+
+# Parameters the middleware itself owns: never from configuration or a login request.
+_RESERVED_PARAMS = frozenset(
+    {
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+        "response_mode",
+        "request",
+        "request_uri",
+        "client_secret",
+        "client_assertion",
+        "client_assertion_type",
+    }
+)
+_DEFAULT_LOGIN_PARAMS = frozenset(
+    {"login_hint", "prompt", "ui_locales", "organization", "screen_hint", "acr_values", "max_age"}
+)
+
+#: The environment variables ``SignInConfig.from_env`` reads (name -> setting).
+#:
+#: Example::
+#:
+#:     assert ENV_VARIABLES["OIDC_ISSUER"] == "issuer"
+ENV_VARIABLES: Mapping[str, str] = MappingProxyType(
+    {
+        "OIDC_ISSUER": "issuer",
+        "OIDC_CLIENT_ID": "client_id",
+        "OIDC_CLIENT_SECRET": "client_secret",
+        "OIDC_SECRETS": "secrets",
+        "OIDC_BASE_URL": "base_url",
+        "OIDC_SCOPE": "scope",
+        "OIDC_RESPONSE_MODE": "response_mode",
+        "OIDC_AUTH_METHOD": "auth_method",
+        "OIDC_AUDIENCE": "audience",
+        "OIDC_FETCH_USERINFO": "fetch_userinfo",
+        "OIDC_PROTECT": "protect",
+        "OIDC_PUBLIC_PATHS": "public_paths",
+    }
+)
+
+
+class SignInWarning(UserWarning):
+    """A setting that works but is probably not what production wants (emitted at startup).
+
+    Example::
+
+        warnings.simplefilter("error", SignInWarning)  # make the startup doctor strict
+    """
+
+
+def _path(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//"):
+        raise ConfigurationError(f"{name} must be a path starting with '/'", code="invalid_path")
+    if any(ch in value for ch in "?#\\ ;,") or not value.isascii():
+        raise ConfigurationError(
+            f"{name} has a character not allowed in a path", code="invalid_path"
+        )
+    return value
+
+
+def _positive(name: str, value: float | None, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigurationError(f"{name} must be a positive number", code="invalid_setting")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignInConfig:
+    """Settings of ``OIDCAuth``, keyword-only and validated here so mistakes fail at startup.
+
+    Identity: ``issuer`` (exactly as the provider writes it), ``client_id``, and the client
+    credentials: ``client_secret`` (``auth_method`` defaults to ``client_secret_basic``), or
+    ``private_key`` (``private_key_jwt``), or neither (``none``, a public client: PKCE only).
+    ``base_url`` is the application's public origin (and path prefix): the ``redirect_uri`` and
+    every absolute URL are built from it, never from request headers, and cookies get
+    ``Secure`` when it is https. ``secrets`` (newest first, >= 32 bytes each) derive the
+    cookie and store keys.
+
+    The login: ``scope``; ``response_mode`` ``query`` or ``form_post``;
+    ``authorization_params`` sent on every login (``audience``/``resource``, ``prompt``, ...;
+    ``audience`` is a shortcut); ``login_params`` names the query parameters of the login route
+    that are forwarded per login (never ``redirect_uri`` or any parameter the flow owns);
+    ``max_age`` and ``acr_values`` ask for fresh or stronger authentication and are checked in
+    the ID token; ``fetch_userinfo`` adds the userinfo claims (``sub`` checked).
+
+    Routes (``None`` turns one off): ``login_path``, ``callback_path`` (GET for ``query``,
+    POST for ``form_post``), ``logout_path`` (POST with an Origin/Fetch-Metadata/token CSRF
+    check; add ``"GET"`` to ``logout_methods`` to allow links), ``post_logout_path`` (the
+    landing after provider logout, which checks the logout ``state``). ``idp_logout`` sends the
+    user to the provider's ``end_session_endpoint`` when it has one (RP-Initiated Logout 1.0).
+
+    Protection: ``protect`` lists path prefixes that need sign-in (``("/",)`` for everything),
+    ``public_paths`` carves exceptions out of it. A browser navigation is redirected to the
+    provider; any other request gets 401 JSON with a ``login_url``.
+
+    Sessions: ``session_store`` (``None`` keeps the encrypted session in the cookie; a
+    ``MemoryStore``/``RedisStore`` keeps it server-side), ``absolute_ttl``, ``rolling_ttl``,
+    ``touch_after``; ``session_cookie`` and ``transaction_cookie`` names; ``cookie_secure``
+    (``"auto"``: from ``base_url``), ``cookie_domain``; ``transaction_ttl`` and
+    ``max_transactions`` bound the per-login cookies. ``session_scope_key`` is where the app's
+    session dict goes in the ASGI scope (``"session"``, so ``request.session`` works; ``None``
+    to leave it alone). ``set_user`` fills ``scope["user"]``/``scope["auth"]``.
+
+    Plumbing: ``http_client`` for every provider call (tests wire the development provider
+    through ``httpx.ASGITransport``), ``now`` the clock, ``leeway`` for token times,
+    ``allow_insecure_http`` (loud) for a non-loopback http provider.
+
+    Example::
+
+        config = SignInConfig(
+            issuer="https://login.example.com/",
+            client_id="webapp",
+            client_secret=os.environ["OIDC_CLIENT_SECRET"],
+            secrets=[os.environ["OIDC_SECRET"]],
+            base_url="https://app.example.com",
+        )
+    """
+
+    issuer: str
+    client_id: str
+    base_url: str
+    secrets: Sequence[str | bytes]
+    client_secret: str | None = None
+    auth_method: AuthMethod | None = None
+    private_key: Mapping[str, Any] | str | bytes | None = field(default=None, repr=False)
+    key_id: str | None = None
+    scope: Sequence[str] = ("openid", "profile", "email")
+    response_mode: ResponseMode = "query"
+    audience: str | None = None
+    authorization_params: Mapping[str, str] = field(default_factory=dict)
+    login_params: frozenset[str] = _DEFAULT_LOGIN_PARAMS
+    max_age: int | None = None
+    acr_values: Sequence[str] | None = None
+    fetch_userinfo: bool = False
+    login_path: str | None = "/login"
+    callback_path: str | None = "/callback"
+    logout_path: str | None = "/logout"
+    logout_methods: frozenset[LogoutMethod] = frozenset({"POST"})
+    post_logout_path: str | None = "/logged-out"
+    idp_logout: bool = True
+    default_return_to: str = "/"
+    protect: Sequence[str] = ()
+    public_paths: Sequence[str] = ()
+    session_store: SessionStore | None = None
+    absolute_ttl: float = 7 * 24 * 3600
+    rolling_ttl: float | None = 24 * 3600
+    touch_after: float = 60
+    session_cookie: str = "oidc_session"
+    transaction_cookie: str = "oidc_tx"
+    cookie_secure: bool | Literal["auto"] = "auto"
+    cookie_domain: str | None = None
+    transaction_ttl: int = 600
+    max_transactions: int = 5
+    session_scope_key: str | None = "session"
+    set_user: bool = True
+    leeway: float = 60
+    http_client: httpx.AsyncClient | None = field(default=None, repr=False, compare=False)
+    allow_insecure_http: bool = False
+    now: Callable[[], float] = field(default=time.time, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("issuer", "client_id", "base_url"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ConfigurationError(f"{name} is required", code="missing_setting")
+        require_https(
+            self.issuer,
+            allow_insecure_http=self.allow_insecure_http,
+            what="issuer",
+            code="insecure_issuer",
+        )
+        base = urlsplit(self.base_url)
+        if base.scheme not in ("http", "https") or not base.netloc or base.query or base.fragment:
+            raise ConfigurationError(
+                "base_url must be an absolute http(s) URL without query or fragment",
+                code="invalid_base_url",
+            )
+        if base.scheme == "http" and not is_loopback_url(self.base_url):
+            warnings.warn(
+                "base_url is plain http on a non-loopback host: cookies cannot be Secure and "
+                "form_post will fail in browsers; use https",
+                SignInWarning,
+                stacklevel=3,
+            )
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        if isinstance(self.secrets, (str, bytes)) or not self.secrets:
+            raise ConfigurationError(
+                "secrets must be a non-empty list of secrets, newest first", code="no_secrets"
+            )
+        object.__setattr__(self, "secrets", tuple(self.secrets))
+        method = self.auth_method
+        if method is None:
+            if self.private_key is not None:
+                method = "private_key_jwt"
+            elif self.client_secret:
+                method = "client_secret_basic"
+            else:
+                method = "none"
+            object.__setattr__(self, "auth_method", method)
+        if method not in get_args(AuthMethod):
+            raise ConfigurationError(f"unknown auth_method {method!r}", code="invalid_auth_method")
+        if self.response_mode not in get_args(ResponseMode):
+            raise ConfigurationError(
+                "response_mode must be 'query' or 'form_post'", code="invalid_response_mode"
+            )
+        if isinstance(self.scope, str):
+            object.__setattr__(self, "scope", tuple(self.scope.split()))
+        scope = tuple(self.scope)
+        if "openid" not in scope:
+            raise ConfigurationError("scope must include 'openid'", code="invalid_scope")
+        object.__setattr__(self, "scope", scope)
+        params = dict(self.authorization_params)
+        if self.audience is not None:
+            params.setdefault("audience", self.audience)
+        bad = sorted(set(params) & _RESERVED_PARAMS)
+        if bad:
+            raise ConfigurationError(
+                f"authorization_params may not set {bad}: the sign-in flow owns them",
+                code="reserved_parameter",
+            )
+        object.__setattr__(self, "authorization_params", MappingProxyType(params))
+        login_params = frozenset(self.login_params)
+        if login_params & _RESERVED_PARAMS:
+            raise ConfigurationError(
+                f"login_params may not include {sorted(login_params & _RESERVED_PARAMS)}",
+                code="reserved_parameter",
+            )
+        object.__setattr__(self, "login_params", login_params)
+        if self.max_age is not None and (
+            isinstance(self.max_age, bool) or not isinstance(self.max_age, int) or self.max_age < 0
+        ):
+            raise ConfigurationError("max_age must be an int >= 0", code="invalid_setting")
+        if self.acr_values is not None:
+            acr = tuple(self.acr_values)
+            if not acr or not all(isinstance(a, str) and a for a in acr):
+                raise ConfigurationError(
+                    "acr_values must be non-empty strings", code="invalid_setting"
+                )
+            object.__setattr__(self, "acr_values", acr)
+        paths: dict[str, str] = {}
+        for name in ("login_path", "callback_path", "logout_path", "post_logout_path"):
+            value = _path(name, getattr(self, name))
+            if value is not None:
+                if value in paths.values():
+                    raise ConfigurationError(f"{name} repeats another route", code="invalid_path")
+                paths[name] = value
+        if self.callback_path is None and self.login_path is not None:
+            raise ConfigurationError(
+                "login_path needs callback_path: the provider must return somewhere",
+                code="invalid_path",
+            )
+        methods = frozenset(self.logout_methods)
+        if not methods or not methods <= {"GET", "POST"}:
+            raise ConfigurationError(
+                "logout_methods must be a subset of {'GET', 'POST'}", code="invalid_setting"
+            )
+        object.__setattr__(self, "logout_methods", methods)
+        for name in ("protect", "public_paths"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = (value,)
+            object.__setattr__(self, name, tuple(_path(name, p) or "/" for p in value))
+        _positive("absolute_ttl", self.absolute_ttl)
+        _positive("rolling_ttl", self.rolling_ttl, allow_none=True)
+        if (
+            isinstance(self.leeway, bool)
+            or not isinstance(self.leeway, (int, float))
+            or not (0 <= self.leeway <= 600)
+        ):
+            raise ConfigurationError("leeway must be 0..600 seconds", code="invalid_setting")
+        if isinstance(self.transaction_ttl, bool) or not 30 <= self.transaction_ttl <= 3600:
+            raise ConfigurationError(
+                "transaction_ttl must be 30..3600 seconds", code="invalid_setting"
+            )
+        if isinstance(self.max_transactions, bool) or not 1 <= self.max_transactions <= 20:
+            raise ConfigurationError("max_transactions must be 1..20", code="invalid_setting")
+        if self.cookie_secure not in (True, False, "auto"):
+            raise ConfigurationError(
+                "cookie_secure must be True, False or 'auto'", code="invalid_cookie_secure"
+            )
+        if (
+            self.response_mode == "form_post"
+            and not self.https
+            and not is_loopback_url(self.base_url)
+        ):
+            warnings.warn(
+                "form_post over plain http: browsers will not send the login cookie on the "
+                "provider's cross-site POST",
+                SignInWarning,
+                stacklevel=3,
+            )
+
+    @property
+    def https(self) -> bool:
+        """Whether ``base_url`` is https (cookies then get ``Secure``)."""
+        return self.base_url.startswith("https:")
+
+    @property
+    def origin(self) -> str:
+        """The scheme, host and port of ``base_url`` (compared with ``Origin`` headers)."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}".lower()
+
+    @property
+    def base_path(self) -> str:
+        """The path prefix of ``base_url`` (``""`` at the root)."""
+        return urlsplit(self.base_url).path.rstrip("/")
+
+    def url(self, path: str) -> str:
+        """The absolute URL of an application ``path``.
+
+        Example::
+
+            assert config.url("/callback") == "https://app.example.com/callback"
+        """
+        return f"{self.origin}{self.base_path}{path}"
+
+    @property
+    def redirect_uri(self) -> str:
+        """The registered ``redirect_uri``: ``base_url`` + ``callback_path``."""
+        return self.url(self.callback_path or "/callback")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> SignInConfig:
+        """Build from the ``OIDC_*`` environment variables (``ENV_VARIABLES``), then overrides.
+
+        ``OIDC_SECRETS`` holds one or more secrets separated by commas or whitespace (newest
+        first); ``OIDC_SCOPE``, ``OIDC_PROTECT`` and ``OIDC_PUBLIC_PATHS`` are space-separated;
+        ``OIDC_FETCH_USERINFO`` is ``true``/``false``.
+
+        Example::
+
+            config = SignInConfig.from_env(session_store=MemoryStore())
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for variable, name in ENV_VARIABLES.items():
+            raw = env.get(variable)
+            if raw is None or raw == "":
+                continue
+            if name == "secrets":
+                values[name] = tuple(raw.replace(",", " ").split())
+            elif name in ("scope", "protect", "public_paths"):
+                values[name] = tuple(raw.split())
+            elif name == "fetch_userinfo":
+                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ConfigurationError(
+                        f"{variable} must be true or false", code="invalid_setting"
+                    )
+                values[name] = raw.lower() in ("true", "1", "yes")
+            else:
+                values[name] = raw
+        values.update(overrides)
+        missing = [
+            var
+            for var, name in ENV_VARIABLES.items()
+            if name in ("issuer", "client_id", "base_url", "secrets") and name not in values
+        ]
+        if missing:
+            raise ConfigurationError(
+                f"missing environment variables: {', '.join(missing)}", code="missing_setting"
+            )
+        return cls(**values)
