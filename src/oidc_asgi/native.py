@@ -1,0 +1,420 @@
+"""Logins for command-line and desktop programs: device code (RFC 8628) and loopback (RFC 8252).
+
+``device_login`` suits a program without a browser at hand (SSH session, container, TV): it
+shows a short code and a URL, and polls the token endpoint until the user approved on another
+device. ``loopback_login`` suits a program on the user's own machine: it opens the system
+browser at the authorization endpoint and receives the authorization code on a one-shot HTTP
+listener at ``http://127.0.0.1:<free port>/callback``.
+
+Both are async, cancellable (cancel the task: asyncio's ``CancelledError`` stops polling or
+closes the listener), take an injectable clock, and never print or log a token, a device code
+or an authorization code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import html
+import inspect
+import logging
+import secrets
+import sys
+import time
+import webbrowser
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from oidc_asgi.client import OAuthClient, TokenResponse
+from oidc_asgi.errors import ConfigurationError, OAuthError, OIDCError, ProviderUnavailable
+from oidc_asgi.tokens import IDTokenExpectations, TokenValidator
+
+__all__ = [
+    "DeviceLoginPrompt",
+    "device_login",
+    "loopback_login",
+]
+
+logger = logging.getLogger("oidc_asgi.native")
+
+#: RFC 8628 section 3.5: each ``slow_down`` adds 5 seconds to the polling interval.
+SLOW_DOWN_STEP = 5
+#: Longest wait between polls after transport failures (exponential backoff, section 3.5).
+MAX_BACKOFF = 60
+_RETRYABLE = frozenset(
+    {"provider_timeout", "provider_unreachable", "provider_http_error", "provider_rate_limited"}
+)
+_MAX_REQUEST_LINE = 8192
+_MAX_HEADERS = 100
+_READ_TIMEOUT = 10.0
+
+Sleep = Callable[[float], Awaitable[None]]
+RedirectHost = Literal["127.0.0.1", "[::1]", "localhost"]
+
+
+# --------------------------------------------------------------------------- device code
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceLoginPrompt:
+    """What to show the user during a device-code login (RFC 8628 section 3.3).
+
+    ``verification_uri_complete`` (when the server sent one) already holds the code and suits
+    a QR code. ``verification_host`` is the host of the verification page: show it prominently
+    so the user can spot a phishing page (section 5.4). ``message`` is a ready English text.
+    The device code is deliberately absent: it must never be shown.
+
+    Example::
+
+        def show(prompt: DeviceLoginPrompt) -> None:
+            print(prompt.message)
+
+        tokens = await device_login(client, scope="openid offline_access", on_code=show)
+    """
+
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str | None
+    expires_at: float
+
+    @property
+    def verification_host(self) -> str:
+        """The host name of the verification page."""
+        return urlsplit(self.verification_uri).hostname or self.verification_uri
+
+    @property
+    def message(self) -> str:
+        """``To sign in, open <uri> and enter the code <user_code>`` (plus the direct link)."""
+        text = f"To sign in, open {self.verification_uri} and enter the code {self.user_code}"
+        if self.verification_uri_complete:
+            text += f"\n(or open {self.verification_uri_complete} directly)"
+        return text
+
+
+def _print_prompt(prompt: DeviceLoginPrompt) -> None:
+    print(prompt.message, file=sys.stderr, flush=True)
+
+
+async def device_login(
+    client: OAuthClient,
+    *,
+    scope: str | Sequence[str] | None = None,
+    on_code: Callable[[DeviceLoginPrompt], object] | None = None,
+    sleep: Sleep = asyncio.sleep,
+    now: Callable[[], float] = time.time,
+    **extra: str,
+) -> TokenResponse:
+    """Sign a user in with the device authorization grant (RFC 8628) and return the tokens.
+
+    Starts the flow (section 3.1), hands a ``DeviceLoginPrompt`` to ``on_code`` (sync or async;
+    by default it is printed to stderr), then polls the token endpoint (section 3.4): waits
+    ``interval`` seconds between polls, adds 5 seconds on ``slow_down`` (section 3.5), backs off
+    exponentially (up to 60 s) on timeouts, connection failures, 5xx and 429, and stops on
+    ``access_denied``, ``expired_token`` or any other error by raising ``OAuthError``; when the
+    ``expires_in`` deadline passes without an answer it raises ``OAuthError("expired_token")``
+    with ``status_code=None``. Cancel the task to abort. ``sleep`` and ``now`` are injectable
+    (tests); ``now`` must be the clock the client uses. ``extra`` goes to the device
+    authorization request (e.g. ``audience``).
+
+    Example::
+
+        client = OAuthClient(client_id="cli", auth_method="none", token_endpoint=...,
+                             device_authorization_endpoint=...)
+        tokens = await device_login(client, scope="openid offline_access")
+    """
+    flow = await client.device_authorization(scope=scope, **extra)
+    prompt = DeviceLoginPrompt(
+        user_code=flow.user_code,
+        verification_uri=flow.verification_uri,
+        verification_uri_complete=flow.verification_uri_complete,
+        expires_at=flow.expires_at,
+    )
+    shown = (on_code or _print_prompt)(prompt)
+    if inspect.isawaitable(shown):
+        await shown
+    interval = float(flow.interval)
+    wait = interval
+    while True:
+        if now() + wait >= flow.expires_at:
+            raise OAuthError(
+                "expired_token",
+                error_description="the device code expired before the user finished",
+            )
+        await sleep(wait)
+        try:
+            return await client.device_code(device_code=flow.device_code)
+        except OAuthError as exc:
+            if exc.error == "authorization_pending":
+                wait = interval
+                continue
+            if exc.error == "slow_down":
+                interval += SLOW_DOWN_STEP
+                wait = interval
+                continue
+            raise
+        except ProviderUnavailable as exc:
+            if exc.code not in _RETRYABLE:
+                raise
+            wait = min(max(wait, interval) * 2, MAX_BACKOFF)
+            logger.warning("device login: token endpoint unavailable (%s); retrying", exc.code)
+
+
+# --------------------------------------------------------------------------- loopback
+
+
+_PAGE = (
+    "<!doctype html><html lang=en><meta charset=utf-8><title>{title}</title>"
+    "<body style='font-family:sans-serif;margin:3em'><h1>{title}</h1><p>{text}</p></body></html>"
+)
+
+
+@dataclass
+class _Callback:
+    params: dict[str, str]
+
+
+def _pkce() -> tuple[str, str]:
+    # RFC 7636 section 4.1-4.2: 32 random bytes give a 43-character verifier.
+    verifier = secrets.token_urlsafe(32)
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _add_query(url: str, params: Mapping[str, str]) -> str:
+    parts = urlsplit(url)
+    query = parts.query + ("&" if parts.query else "") + urlencode(params)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def _respond(writer: asyncio.StreamWriter, status: str, title: str, text: str) -> None:
+    body = _PAGE.format(title=html.escape(title), text=html.escape(text)).encode("utf-8")
+    head = (
+        f"HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\n"
+        "Referrer-Policy: no-referrer\r\nX-Content-Type-Options: nosniff\r\n"
+        "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    writer.write(head.encode("ascii") + body)
+
+
+async def _read_target(reader: asyncio.StreamReader) -> tuple[str, str] | None:
+    """Method and request target of one HTTP/1.x request; headers are read and ignored."""
+    line = await reader.readline()
+    if not line or len(line) > _MAX_REQUEST_LINE:
+        return None
+    parts = line.decode("latin-1").split()
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        return None
+    for _ in range(_MAX_HEADERS):
+        header = await reader.readline()
+        if header in (b"\r\n", b"\n", b""):
+            return parts[0], parts[1]
+    return None
+
+
+class _Listener:
+    """A one-shot HTTP listener for the authorization response (RFC 8252 section 7.3)."""
+
+    def __init__(self, path: str, state: str) -> None:
+        self.path = path
+        self.state = state
+        self.result: asyncio.Future[_Callback] = asyncio.get_running_loop().create_future()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(_read_target(reader), _READ_TIMEOUT)
+            if request is None:
+                _respond(writer, "400 Bad Request", "Bad request", "This is not a request.")
+            else:
+                self._answer(writer, *request)
+            await writer.drain()
+        except (OSError, asyncio.TimeoutError, ValueError):
+            pass  # a browser that went away, or a port scanner: not our concern
+        finally:
+            writer.close()
+
+    def _answer(self, writer: asyncio.StreamWriter, method: str, target: str) -> None:
+        parts = urlsplit(target)
+        if parts.path != self.path:
+            _respond(writer, "404 Not Found", "Not found", "Nothing here.")
+            return
+        if method != "GET":
+            _respond(writer, "405 Method Not Allowed", "Not allowed", "Use GET.")
+            return
+        params = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        state = params.get("state", "")
+        if self.result.done() or not hmac.compare_digest(
+            state.encode("utf-8", "surrogatepass"), self.state.encode("utf-8")
+        ):
+            # RFC 8252 section 8.9 / RFC 6749 section 10.12: not the response to our request.
+            _respond(
+                writer,
+                "400 Bad Request",
+                "Sign-in not recognised",
+                "This sign-in response does not belong to the waiting program.",
+            )
+            return
+        if "error" in params:
+            _respond(writer, "200 OK", "Sign-in failed", "Return to the program for details.")
+        else:
+            _respond(writer, "200 OK", "Signed in", "You can close this window.")
+        self.result.set_result(_Callback(params))
+
+
+async def _open(opener: Callable[[str], object], url: str) -> bool:
+    try:
+        if inspect.iscoroutinefunction(opener) or inspect.iscoroutinefunction(
+            getattr(opener, "__call__", None)  # noqa: B004 - an async callable object
+        ):
+            opened = await opener(url)  # type: ignore[misc]
+        else:
+            # webbrowser.open may block (text-mode browsers run in the terminal).
+            opened = await asyncio.to_thread(opener, url)
+    except Exception:  # any opener failure means: show the URL instead
+        logger.warning("could not open a browser", exc_info=True)
+        return False
+    return opened is not False
+
+
+async def loopback_login(
+    client: OAuthClient,
+    *,
+    authorization_endpoint: str,
+    scope: str | Sequence[str] = "openid",
+    open_browser: Callable[[str], object] = webbrowser.open,
+    show_url: Callable[[str], object] | None = None,
+    timeout: float = 300.0,
+    redirect_host: RedirectHost = "127.0.0.1",
+    port: int = 0,
+    path: str = "/callback",
+    issuer: str | None = None,
+    require_iss: bool = False,
+    validator: TokenValidator | None = None,
+    extra_params: Mapping[str, str] | None = None,
+) -> TokenResponse:
+    """Sign a user in through the system browser with a loopback redirect (RFC 8252).
+
+    Listens on ``127.0.0.1`` (or ``[::1]``; ``redirect_host="localhost"`` still binds
+    127.0.0.1 but names ``localhost`` in the redirect URI, for providers such as Entra ID that
+    register it) on a free port (``port=0``; pick a fixed one for servers that match ports
+    exactly), opens ``open_browser(url)`` (default ``webbrowser.open``; when it fails the URL is
+    passed to ``show_url``, by default printed to stderr), and waits for one callback whose
+    ``state`` matches (section 8.9). Requests for other paths (``/favicon.ico``) and callbacks
+    with another ``state`` are answered and ignored. The browser gets a small page without any
+    token; the listener closes after the callback or after ``timeout`` seconds
+    (``OIDCError(code="login_timeout")``).
+
+    The request uses PKCE S256 (RFC 7636, RFC 8252 section 8.1), ``state`` and, for
+    ``openid``, a ``nonce``. An ``error`` answer raises ``OAuthError``. When the response
+    carries ``iss`` (RFC 9207) it must equal ``issuer`` (default: ``validator.issuer`` or
+    ``client.issuer``), else ``OIDCError(code="authorization_response_iss_mismatch")``;
+    ``require_iss=True`` also rejects a response without it (use it when the discovery document
+    says ``authorization_response_iss_parameter_supported``). The code is redeemed with
+    ``client.authorization_code``; with a ``validator`` the ID token is validated (signature,
+    ``iss``, ``aud``, ``nonce``, times) and a failure raises ``TokenError``.
+
+    Example::
+
+        client = OAuthClient(client_id="native", auth_method="none", token_endpoint=token_url)
+        tokens = await loopback_login(client, authorization_endpoint=authorize_url,
+                                      scope="openid offline_access")
+    """
+    if redirect_host not in ("127.0.0.1", "[::1]", "localhost"):
+        raise ConfigurationError(
+            "redirect_host must be 127.0.0.1, [::1] or localhost", code="invalid_redirect_host"
+        )
+    if not path.startswith("/"):
+        raise ConfigurationError("path must start with /", code="invalid_redirect_path")
+    if not timeout > 0:
+        raise ConfigurationError("timeout must be positive", code="invalid_timeout")
+    expected_issuer = issuer or (validator.issuer if validator else None) or client.issuer
+    if require_iss and expected_issuer is None:
+        raise ConfigurationError("require_iss needs an issuer", code="missing_issuer")
+    scopes = scope.split() if isinstance(scope, str) else list(scope)
+    state = secrets.token_urlsafe(24)
+    nonce = secrets.token_urlsafe(24) if "openid" in scopes else None
+    verifier, challenge = _pkce()
+    listener = _Listener(path, state)
+    bind = "::1" if redirect_host == "[::1]" else "127.0.0.1"
+    server = await asyncio.start_server(listener.handle, bind, port, limit=_MAX_REQUEST_LINE)
+    opener_task: asyncio.Task[bool] | None = None
+    try:
+        bound_port = server.sockets[0].getsockname()[1]
+        redirect_uri = f"http://{redirect_host}:{bound_port}{path}"
+        params = {
+            **dict(extra_params or {}),
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": " ".join(scopes),
+            "state": state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        if nonce is not None:
+            params["nonce"] = nonce
+        url = _add_query(authorization_endpoint, params)
+        opener_task = asyncio.ensure_future(_open(open_browser, url))
+
+        async def wait() -> _Callback:
+            assert opener_task is not None
+            if not await opener_task:
+                shown = (show_url or _print_url)(url)
+                if inspect.isawaitable(shown):
+                    await shown
+            return await listener.result
+
+        try:
+            callback = await asyncio.wait_for(wait(), timeout)
+        except asyncio.TimeoutError:
+            raise OIDCError(
+                f"no sign-in response arrived within {timeout:g} seconds", code="login_timeout"
+            ) from None
+    finally:
+        server.close()
+        if opener_task is not None and not opener_task.done():
+            opener_task.cancel()
+    answer = callback.params
+    returned_iss = answer.get("iss")
+    if returned_iss is not None and expected_issuer is not None and returned_iss != expected_issuer:
+        # RFC 9207 section 2.4: a mix-up defence.
+        raise OIDCError(
+            f"authorization response came from issuer {returned_iss[:200]!r}, "
+            f"expected {expected_issuer!r}",
+            code="authorization_response_iss_mismatch",
+        )
+    if returned_iss is None and require_iss:
+        raise OIDCError(
+            "authorization response has no iss parameter (RFC 9207)",
+            code="authorization_response_iss_missing",
+        )
+    if "error" in answer:
+        description = answer.get("error_description")
+        raise OAuthError(
+            answer["error"][:128], error_description=description[:300] if description else None
+        )
+    code = answer.get("code")
+    if not code:
+        raise OIDCError("authorization response has no code", code="missing_code")
+    tokens = await client.authorization_code(
+        code=code, redirect_uri=redirect_uri, code_verifier=verifier
+    )
+    if validator is not None:
+        if tokens.id_token is None:
+            if nonce is not None:
+                raise OIDCError("the token response has no id_token", code="missing_id_token")
+        else:
+            expect = IDTokenExpectations(
+                client_id=client.client_id, nonce=nonce, access_token=tokens.access_token
+            )
+            await validator.id_token(tokens.id_token, expect)
+    return tokens
+
+
+def _print_url(url: str) -> None:
+    print(f"Open this URL in your browser to sign in:\n{url}", file=sys.stderr, flush=True)
