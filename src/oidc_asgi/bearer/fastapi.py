@@ -1,0 +1,181 @@
+"""FastAPI glue: a ``Security`` dependency that validates, authorizes and documents itself.
+
+This is the only module of oidc-asgi that imports FastAPI (the ``fastapi`` extra).
+
+``BearerAuth`` is a FastAPI security scheme: used as ``Security(auth, scopes=[...])`` (or in
+``Annotated[Principal, Security(...)]``) it validates the token, requires the listed scopes
+(all of them), hands the route a typed ``Principal``, and appears in the OpenAPI document as an
+OAuth 2.0 authorization-code flow against the issuer's endpoints, with each route's scopes, so
+Swagger UI's *Authorize* button works (with PKCE: see ``swagger_ui_init_oauth``). It serves
+HTTP and WebSocket routes alike; a rejected WebSocket is closed with 1008.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import HTTPException, WebSocketException
+from fastapi.openapi.models import OAuth2 as OAuth2Model
+from fastapi.openapi.models import OAuthFlowAuthorizationCode, OAuthFlows, SecurityBase
+from fastapi.openapi.models import OpenIdConnect as OpenIdConnectModel
+from fastapi.security import SecurityScopes
+from fastapi.security.base import SecurityBase as SecurityScheme
+from starlette.requests import HTTPConnection, Request
+
+from oidc_asgi.bearer._principal import Principal
+from oidc_asgi.bearer._scopes import Rule, Scopes
+from oidc_asgi.bearer._validator import BearerValidator
+from oidc_asgi.errors import ConfigurationError, OIDCError, ProviderUnavailable, TokenError
+
+__all__ = ["BearerAuth", "swagger_ui_init_oauth"]
+
+WS_POLICY_VIOLATION = 1008
+
+
+class BearerAuth(SecurityScheme):
+    """A FastAPI dependency protecting routes with the access tokens ``validator`` accepts.
+
+    ``scopes`` documents the API's scopes for OpenAPI (``{"read:messages": "Read messages"}``);
+    the scopes a route *requires* are the ones given to ``Security(auth, scopes=[...])``.
+    ``authorization_url`` / ``token_url`` default to the issuer's endpoints once
+    :meth:`prefetch` ran (in the lifespan); before that the document points Swagger UI at the
+    issuer's discovery document (``openIdConnect``). ``rules`` apply to every route; add more
+    per route with :meth:`require`.
+
+    Example::
+
+        auth = BearerAuth(validator, scopes={"read:messages": "Read your messages"})
+
+        @app.get("/messages")
+        async def messages(user: Annotated[Principal, Security(auth, scopes=["read:messages"])]):
+            return {"sub": user.subject}
+    """
+
+    def __init__(
+        self,
+        validator: BearerValidator,
+        *,
+        scopes: Mapping[str, str] | None = None,
+        authorization_url: str | None = None,
+        token_url: str | None = None,
+        scheme_name: str = "OAuth2",
+        description: str | None = None,
+        rules: Sequence[Rule] = (),
+    ) -> None:
+        if not isinstance(validator, BearerValidator):
+            raise ConfigurationError("validator must be a BearerValidator", code="invalid_setting")
+        self.validator = validator
+        self.scheme_name = scheme_name
+        self.description = description
+        self.documented_scopes = dict(scopes or {})
+        self.authorization_url = authorization_url
+        self.token_url = token_url
+        self.rules = tuple(rules)
+
+    @property
+    def model(self) -> SecurityBase:
+        """The OpenAPI security scheme object (read by FastAPI when it builds the document)."""
+        if self.authorization_url and self.token_url:
+            return OAuth2Model(
+                flows=OAuthFlows(
+                    authorizationCode=OAuthFlowAuthorizationCode(
+                        authorizationUrl=self.authorization_url,
+                        tokenUrl=self.token_url,
+                        scopes=self.documented_scopes,
+                    )
+                ),
+                description=self.description,
+            )
+        issuer = self.validator.config.issuers[0]
+        return OpenIdConnectModel(
+            openIdConnectUrl=issuer.rstrip("/") + "/.well-known/openid-configuration",
+            description=self.description,
+        )
+
+    @model.setter
+    def model(self, value: SecurityBase) -> None:  # pragma: no cover - FastAPI never sets it
+        raise AttributeError("BearerAuth.model is computed")
+
+    def require(self, *rules: Rule) -> BearerAuth:
+        """The same scheme with extra rules (claim predicates, step-up) for some routes.
+
+        Example::
+
+            admin = auth.require(ClaimIncludes("groups", "admins"), StepUp(max_age=300))
+
+            @app.delete("/messages/{id}")
+            async def delete(id: str, user: Annotated[Principal, Security(admin)]): ...
+        """
+        return BearerAuth(
+            self.validator,
+            scopes=self.documented_scopes,
+            authorization_url=self.authorization_url,
+            token_url=self.token_url,
+            scheme_name=self.scheme_name,
+            description=self.description,
+            rules=(*self.rules, *rules),
+        )
+
+    async def prefetch(self) -> None:
+        """Fetch keys and metadata now and take the OAuth endpoints for OpenAPI from discovery.
+
+        Example::
+
+            @asynccontextmanager
+            async def lifespan(app):
+                await auth.prefetch()
+                yield
+        """
+        validator = self.validator
+        await validator.prefetch()
+        provider = validator.providers.get(validator.config.issuers[0])
+        if provider is not None and not (self.authorization_url and self.token_url):
+            meta = await provider.metadata()
+            self.authorization_url = self.authorization_url or meta.authorization_endpoint
+            self.token_url = self.token_url or meta.token_endpoint
+
+    async def __call__(self, conn: HTTPConnection, security_scopes: SecurityScopes) -> Principal:
+        validator = self.validator
+        rules: list[Rule] = []
+        if security_scopes.scopes:
+            rules.append(Scopes(*security_scopes.scopes))
+        rules.extend(self.rules)
+        try:
+            form_tokens = None
+            if isinstance(conn, Request) and validator.wants_form(conn.scope):
+                form = await conn.form()
+                form_tokens = [v for v in form.getlist("access_token") if isinstance(v, str)]
+            return await validator.authenticate(conn.scope, form_tokens=form_tokens, rules=rules)
+        except (TokenError, ProviderUnavailable, ConfigurationError) as exc:
+            raise self._exception(exc, conn) from None
+
+    def _exception(self, error: OIDCError, conn: HTTPConnection) -> Exception:
+        challenge = self.validator.challenge(error, conn.scope)
+        if conn.scope["type"] == "websocket":
+            return WebSocketException(WS_POLICY_VIOLATION, reason=challenge.error or "")
+        detail: Any = challenge.description or (
+            "service unavailable" if challenge.status == 503 else "authentication required"
+        )
+        if self.validator.config.json_body and challenge.error:
+            detail = {"error": challenge.error, "error_description": challenge.description}
+        return HTTPException(challenge.status, detail=detail, headers=challenge.header_dict())
+
+
+def swagger_ui_init_oauth(
+    client_id: str, *, scopes: Sequence[str] = (), audience: str | None = None
+) -> dict[str, Any]:
+    """Swagger UI settings for the authorization-code flow with PKCE (RFC 7636) and a public
+    client; pass the result as ``FastAPI(swagger_ui_init_oauth=...)``. ``audience`` is sent as
+    an extra authorization parameter for providers that need it (Auth0).
+
+    Example::
+
+        app = FastAPI(swagger_ui_init_oauth=swagger_ui_init_oauth("spa", scopes=["openid"]))
+    """
+    settings: dict[str, Any] = {"clientId": client_id, "usePkceWithAuthorizationCodeGrant": True}
+    if scopes:
+        settings["scopes"] = " ".join(scopes)
+    if audience:
+        settings["additionalQueryStringParams"] = {"audience": audience}
+    return settings
