@@ -66,7 +66,9 @@ TokenSource = Literal["header", "form"]
 
 # RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-_SCHEME_SPLIT = re.compile(r"([A-Za-z]+) +(.*)", re.DOTALL)
+# RFC 9110 11.1: auth-scheme is a token; then 1*SP and the credentials (RFC 6750 2.1).
+_SCHEME = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)(.*)", re.DOTALL)
+_AFTER_SCHEME = re.compile(r" +(.*)", re.DOTALL)
 _FORM_TYPE = "application/x-www-form-urlencoded"
 _HEADER_ONLY: tuple[TokenSource, ...] = ("header",)
 _REALM = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,128}")
@@ -696,10 +698,12 @@ class BearerValidator:
             if len(header) > cap + 16:
                 raise _error("authorization_too_large", "the Authorization header is too large")
             text = header.decode("latin-1")
-            match = _SCHEME_SPLIT.fullmatch(text)
-            scheme = (match.group(1) if match else text.strip()).lower()
+            match = _SCHEME.fullmatch(text)
+            scheme = match.group(1).lower() if match else ""
             if scheme == "bearer" or (scheme == "dpop" and self.dpop is not None):
-                token = match.group(2) if match else ""
+                assert match is not None
+                rest = _AFTER_SCHEME.fullmatch(match.group(2))
+                token = rest.group(1) if rest else ""
                 if not _B64TOKEN.fullmatch(token):
                     raise _error("malformed_authorization", "the Authorization header is malformed")
                 found = Credentials("Bearer" if scheme == "bearer" else "DPoP", token)

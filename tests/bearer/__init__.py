@@ -1,0 +1,1 @@
+"""Tests of ``oidc_asgi.bearer``, mirroring its modules."""

@@ -1,0 +1,72 @@
+"""Helpers shared by the bearer tests."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+API = "http://127.0.0.1:8001/api"
+OTHER_API = "http://127.0.0.1:8002/api"
+START = 1_800_000_000.0
+
+
+class Clock:
+    """A settable clock: ``clock.advance(seconds)`` instead of sleeping."""
+
+    def __init__(self, start: float = START) -> None:
+        self.value = start
+
+    def __call__(self) -> float:
+        return self.value
+
+    def advance(self, seconds: float) -> None:
+        self.value += seconds
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """Forwards to the provider in-process, counting requests per path; ``down`` fails them.
+
+    Fault injection only: ``down = "503"`` answers 503, ``down = "connect"`` raises a connect
+    error, like a provider that is unreachable.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.calls: Counter[str] = Counter()
+        self.down: str | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls[request.url.path] += 1
+        if self.down == "503":
+            return httpx.Response(503, headers={"Retry-After": "7"})
+        if self.down == "connect":
+            raise httpx.ConnectError("down", request=request)
+        return await self.inner.handle_async_request(request)
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+def http_scope(
+    headers: Sequence[tuple[str, str]] = (), *, method: str = "GET", path: str = "/"
+) -> dict[str, Any]:
+    """A minimal ASGI HTTP scope with these headers."""
+    return {
+        "type": "http",
+        "method": method,
+        "scheme": "https",
+        "server": ("api.example.com", 443),
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers],
+    }
+
+
+def bearer(token: str) -> list[tuple[str, str]]:
+    return [("Authorization", f"Bearer {token}")]
