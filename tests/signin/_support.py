@@ -25,6 +25,11 @@ ISSUER = "http://127.0.0.1:9000"
 SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 OLD_SECRET = "old-secret-0123456789-abcdefghijklmnopqrstuvwxyz!"
 LOA2 = "urn:oidc-asgi:loa:2"
+BROWSER_HEADERS = {
+    "accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+    "sec-fetch-mode": "navigate",
+    "sec-fetch-dest": "document",
+}
 
 
 class Clock:
@@ -169,8 +174,14 @@ class Harness:
     def wrap(self, app: ASGIApp | None = None, **overrides: Any) -> OIDCAuth:
         return OIDCAuth(app or starlette_app(), self.config(**overrides))
 
-    def client(self, app: ASGIApp, base_url: str = APP) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+    def client(
+        self, app: ASGIApp, base_url: str = APP, *, browser: bool = False
+    ) -> httpx.AsyncClient:
+        """An in-process client of ``app``; ``browser`` adds navigation headers to requests."""
+        headers = BROWSER_HEADERS if browser else {}
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url=base_url, headers=headers
+        )
 
     async def sign_in(
         self, client: httpx.AsyncClient, start: str = "/login", username: str = "alice"
@@ -185,9 +196,7 @@ class Harness:
         assert response.status_code == 302, response.text
         return response
 
-    async def provider_login(
-        self, authorize_url: str, username: str = "alice"
-    ) -> dict[str, str]:
+    async def provider_login(self, authorize_url: str, username: str = "alice") -> dict[str, str]:
         """Sign in at the provider for ``authorize_url``; the authorization response params."""
         response = await self.op_http.get(authorize_url)
         if response.status_code == 200:
@@ -196,7 +205,9 @@ class Harness:
                 "/login", data={"tx": tx, "username": username, "action": "login"}
             )
         if response.status_code == 303:
-            return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["location"]).query).items()}
+            return {
+                k: v[0] for k, v in parse_qs(urlsplit(response.headers["location"]).query).items()
+            }
         # form_post: hidden inputs of the auto-submitting form
         return _inputs(response.text)
 

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from oidc_asgi.testing import DevProvider, KeyRing
+
 from ._support import Clock, Harness, provider_config
 
 

@@ -1,9 +1,12 @@
 """Per-route sign-in requirements: a Starlette decorator and a FastAPI dependency.
 
-Both raise ``LoginRequired`` (or ``AccessDenied``); ``OIDCAuth`` catches them before the
-response starts and answers as for a protected path: a browser navigation goes to the provider
-(with ``acr_values``/``max_age`` for step-up), anything else gets 401 JSON with a login URL.
-Neither imports FastAPI: a dependency is a plain function taking a Starlette ``Request``.
+Both raise ``LoginRequired`` (or ``AccessDenied``) and leave it in the scope. They are
+Starlette ``HTTPException`` subclasses, so the framework's exception middleware answers them
+(401/403) instead of logging a server error; ``OIDCAuth`` then replaces that answer, before
+anything is sent, with its own: a browser navigation goes to the provider (with
+``acr_values``/``max_age`` for step-up), anything else gets 401 JSON with a login URL. In a
+plain ASGI app the exception reaches ``OIDCAuth`` directly, with the same result. Neither
+imports FastAPI: a dependency is a plain function taking a Starlette ``Request``.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
@@ -20,10 +24,13 @@ from oidc_asgi.signin._context import SignedInUser, get_context
 
 __all__ = ["AccessDenied", "LoginRequired", "login_required", "require_login", "require_user"]
 
+#: Scope key where a guard leaves the exception it raised, for ``OIDCAuth`` to answer.
+GUARD_KEY = "oidc.guard"
+
 _Endpoint = TypeVar("_Endpoint", bound=Callable[..., Awaitable[Response]])
 
 
-class LoginRequired(Exception):
+class LoginRequired(HTTPException):
     """Raised by a guard: this request needs a (fresher, stronger) sign-in.
 
     ``acr_values`` and ``max_age`` are sent to the provider and checked in the new ID token
@@ -41,13 +48,13 @@ class LoginRequired(Exception):
         max_age: int | None = None,
         reason: str = "login_required",
     ) -> None:
-        super().__init__(reason)
+        super().__init__(401, reason)
         self.acr_values = tuple(acr_values) if acr_values is not None else None
         self.max_age = max_age
         self.reason = reason
 
 
-class AccessDenied(Exception):
+class AccessDenied(HTTPException):
     """Raised by a guard: signed in, but the claims do not satisfy the route (403).
 
     Example::
@@ -56,11 +63,30 @@ class AccessDenied(Exception):
     """
 
     def __init__(self, *, claim: str) -> None:
-        super().__init__("insufficient_claims")
+        super().__init__(403, "insufficient_claims")
         self.claim = claim
 
 
 def _check(
+    conn: HTTPConnection,
+    *,
+    acr_values: Collection[str] | None,
+    max_age: int | None,
+    claims: Mapping[str, Any] | None,
+    includes: Mapping[str, Any] | None,
+    now: Callable[[], float],
+) -> SignedInUser:
+    try:
+        return _verdict(
+            conn, acr_values=acr_values, max_age=max_age, claims=claims, includes=includes,
+            now=now,
+        )  # fmt: skip
+    except (LoginRequired, AccessDenied) as exc:
+        conn.scope[GUARD_KEY] = exc
+        raise
+
+
+def _verdict(
     conn: HTTPConnection,
     *,
     acr_values: Collection[str] | None,
@@ -107,8 +133,10 @@ def require_login(
 
     Example::
 
+        admins = require_login(includes={"groups": "admin"})
+
         @app.get("/admin")
-        async def admin(user: SignedInUser = Depends(require_login(includes={"groups": "admin"}))):
+        async def admin(user: Annotated[SignedInUser, Depends(admins)]):
             return {"hello": user.sub}
     """
 
@@ -127,10 +155,24 @@ def require_user(request: Request) -> SignedInUser:
     Example::
 
         @app.get("/me")
-        async def me(user: SignedInUser = Depends(require_user)):
+        async def me(user: Annotated[SignedInUser, Depends(require_user)]):
             return {"sub": user.sub}
     """
     return _check(request, acr_values=None, max_age=None, claims=None, includes=None, now=time.time)
+
+
+@overload
+def login_required(endpoint: _Endpoint) -> _Endpoint: ...
+
+
+@overload
+def login_required(
+    *,
+    acr_values: Collection[str] | None = None,
+    max_age: int | None = None,
+    claims: Mapping[str, Any] | None = None,
+    includes: Mapping[str, Any] | None = None,
+) -> Callable[[_Endpoint], _Endpoint]: ...
 
 
 def login_required(

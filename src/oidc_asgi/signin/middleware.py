@@ -59,7 +59,7 @@ from oidc_asgi.sessions.stores import (
 )
 from oidc_asgi.signin._config import SignInConfig
 from oidc_asgi.signin._context import SCOPE_KEY, AppSession, SignedInUser, SignInContext
-from oidc_asgi.signin._guards import AccessDenied, LoginRequired
+from oidc_asgi.signin._guards import GUARD_KEY, AccessDenied, LoginRequired
 from oidc_asgi.signin._return_to import normalize_return_to
 from oidc_asgi.signin._transactions import Transactions, state_hash
 from oidc_asgi.tokens import IDTokenExpectations, TokenValidator
@@ -411,8 +411,9 @@ class OIDCAuth:
             return
 
         started = False
+        replaced = False
 
-        async def send_wrapper(message: Message) -> None:
+        async def send_with_cookies(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
@@ -423,17 +424,34 @@ class OIDCAuth:
                     message = {**message, "headers": raw}
             await send(message)
 
+        async def send_wrapper(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return  # the framework's answer to a guard, replaced by ours
+            if message["type"] == "http.response.start":
+                guard = scope.get(GUARD_KEY)
+                if isinstance(guard, (LoginRequired, AccessDenied)):
+                    replaced = True
+                    response = await self._guard_response(scope, state, guard)
+                    await response(scope, receive, send_with_cookies)
+                    return
+            await send_with_cookies(message)
+
         try:
             await self.app(scope, receive, send_wrapper)
         except (LoginRequired, AccessDenied) as exc:
-            if started:
+            if started or replaced:
                 raise
-            if isinstance(exc, AccessDenied):
-                failure = _Failure("insufficient_claims", status=403, detail={"claim": exc.claim})
-                await self._error(scope, failure)(scope, receive, send_wrapper)
-                return
-            response = await self._challenge(scope, state, exc)
-            await response(scope, receive, send_wrapper)
+            response = await self._guard_response(scope, state, exc)
+            await response(scope, receive, send_with_cookies)
+
+    async def _guard_response(
+        self, scope: Scope, state: _RequestState, exc: LoginRequired | AccessDenied
+    ) -> Response:
+        if isinstance(exc, AccessDenied):
+            failure = _Failure("insufficient_claims", status=403, detail={"claim": exc.claim})
+            return self._error(scope, failure)
+        return await self._challenge(scope, state, exc)
 
     # ------------------------------------------------------------------------ session
 
