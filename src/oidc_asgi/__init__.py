@@ -20,11 +20,18 @@ if TYPE_CHECKING:
     from oidc_asgi.client import OAuthClient as OAuthClient
     from oidc_asgi.client import TokenResponse as TokenResponse
     from oidc_asgi.client import TokenType as TokenType
+    from oidc_asgi.downstream import ClientCredentialsAuth as ClientCredentialsAuth
+    from oidc_asgi.downstream import DownstreamChallenge as DownstreamChallenge
+    from oidc_asgi.downstream import OnBehalfOfAuth as OnBehalfOfAuth
+    from oidc_asgi.downstream import parse_www_authenticate as parse_www_authenticate
     from oidc_asgi.errors import ConfigurationError as ConfigurationError
     from oidc_asgi.errors import OAuthError as OAuthError
     from oidc_asgi.errors import OIDCError as OIDCError
     from oidc_asgi.errors import ProviderUnavailable as ProviderUnavailable
     from oidc_asgi.errors import TokenError as TokenError
+    from oidc_asgi.native import DeviceLoginPrompt as DeviceLoginPrompt
+    from oidc_asgi.native import device_login as device_login
+    from oidc_asgi.native import loopback_login as loopback_login
     from oidc_asgi.provider import Provider as Provider
     from oidc_asgi.provider import ProviderMetadata as ProviderMetadata
     from oidc_asgi.provider import ProviderStats as ProviderStats
@@ -36,6 +43,7 @@ if TYPE_CHECKING:
     from oidc_asgi.token_cache import TokenCache as TokenCache
     from oidc_asgi.token_cache import TokenStore as TokenStore
     from oidc_asgi.token_cache import token_cache_key as token_cache_key
+    from oidc_asgi.token_stores import RedisTokenStore as RedisTokenStore
     from oidc_asgi.tokens import DEFAULT_ALGORITHMS as DEFAULT_ALGORITHMS
     from oidc_asgi.tokens import AccessTokenExpectations as AccessTokenExpectations
     from oidc_asgi.tokens import Claims as Claims
@@ -51,9 +59,12 @@ _EXPORTS: dict[str, str] = {
     "AccessTokenExpectations": "oidc_asgi.tokens",
     "CacheEntry": "oidc_asgi.token_cache",
     "Claims": "oidc_asgi.tokens",
+    "ClientCredentialsAuth": "oidc_asgi.downstream",
     "ConfigurationError": "oidc_asgi.errors",
     "DEFAULT_ALGORITHMS": "oidc_asgi.tokens",
     "DeviceAuthorization": "oidc_asgi.client",
+    "DeviceLoginPrompt": "oidc_asgi.native",
+    "DownstreamChallenge": "oidc_asgi.downstream",
     "Expiring": "oidc_asgi.token_cache",
     "IDTokenExpectations": "oidc_asgi.tokens",
     "InsecureTransportWarning": "oidc_asgi._http",
@@ -62,10 +73,12 @@ _EXPORTS: dict[str, str] = {
     "OAuthClient": "oidc_asgi.client",
     "OAuthError": "oidc_asgi.errors",
     "OIDCError": "oidc_asgi.errors",
+    "OnBehalfOfAuth": "oidc_asgi.downstream",
     "Provider": "oidc_asgi.provider",
     "ProviderMetadata": "oidc_asgi.provider",
     "ProviderStats": "oidc_asgi.provider",
     "ProviderUnavailable": "oidc_asgi.errors",
+    "RedisTokenStore": "oidc_asgi.token_stores",
     "SessionCodec": "oidc_asgi.sessions",
     "TokenCache": "oidc_asgi.token_cache",
     "TokenError": "oidc_asgi.errors",
@@ -73,7 +86,10 @@ _EXPORTS: dict[str, str] = {
     "TokenStore": "oidc_asgi.token_cache",
     "TokenType": "oidc_asgi.client",
     "TokenValidator": "oidc_asgi.tokens",
+    "device_login": "oidc_asgi.native",
+    "loopback_login": "oidc_asgi.native",
     "normalize_return_to": "oidc_asgi.signin",
+    "parse_www_authenticate": "oidc_asgi.downstream",
     "token_cache_key": "oidc_asgi.token_cache",
 }
 
@@ -81,9 +97,12 @@ __all__ = [
     "AccessTokenExpectations",
     "CacheEntry",
     "Claims",
+    "ClientCredentialsAuth",
     "ConfigurationError",
     "DEFAULT_ALGORITHMS",
     "DeviceAuthorization",
+    "DeviceLoginPrompt",
+    "DownstreamChallenge",
     "Expiring",
     "IDTokenExpectations",
     "InsecureTransportWarning",
@@ -92,10 +111,12 @@ __all__ = [
     "OAuthClient",
     "OAuthError",
     "OIDCError",
+    "OnBehalfOfAuth",
     "Provider",
     "ProviderMetadata",
     "ProviderStats",
     "ProviderUnavailable",
+    "RedisTokenStore",
     "SessionCodec",
     "TokenCache",
     "TokenError",
@@ -103,7 +124,10 @@ __all__ = [
     "TokenStore",
     "TokenType",
     "TokenValidator",
+    "device_login",
+    "loopback_login",
     "normalize_return_to",
+    "parse_www_authenticate",
     "token_cache_key",
 ]
 
