@@ -9,7 +9,9 @@ Few classes, many codes. The tree::
     ├── TokenError                 a token failed validation; carries ``claim``, ``expected``,
     │                              ``actual`` (never the token itself)
     └── OAuthError                 an OAuth endpoint answered with an error (RFC 6749 section 5.2);
-                                   carries ``error``, ``error_description``, ``claims``
+        │                          carries ``error``, ``error_description``, ``claims``
+        └── DownstreamChallenge    (``downstream.py``) an API we called asked for more: a claims
+                                   challenge or step-up (RFC 9470) to pass back to our caller
 
 Messages never contain a token, an authorization code, a secret or a cookie value: the values
 put in ``expected`` and ``actual`` are claim values (issuer, audience, times, algorithm names),
