@@ -437,6 +437,32 @@ async def test_authorization_code_with_pkce_rfc6749_4_1_3() -> None:
     assert tokens.scopes == frozenset({"openid"})
 
 
+@pytest.mark.parametrize(
+    "scope",
+    [pytest.param("", id="empty-string"), pytest.param(None, id="absent")],
+)
+async def test_rfc6749_5_1_empty_or_absent_scope_means_no_scope(scope: str | None) -> None:
+    # scope is OPTIONAL in a token response; a tolerant reader takes "" as "not listed".
+    tokens = await make(Endpoint([token_json(scope=scope)])).client_credentials()
+    assert tokens.scope is None
+    assert tokens.scopes == frozenset()
+
+
+def test_clock_is_public() -> None:
+    def frozen() -> float:
+        return 10.0
+
+    client = OAuthClient(client_id="app", auth_method="none", token_endpoint=TOKEN_URL, now=frozen)
+    assert client.now is frozen
+
+
+async def test_expires_at_uses_the_public_clock() -> None:
+    client = make(Endpoint([token_json()]))
+    client.now = lambda: 5.0
+    tokens = await client.client_credentials()
+    assert tokens.expires_at == 5.0 + 3600
+
+
 async def test_refresh_with_scope_list_and_repeated_resource_rfc8707() -> None:
     endpoint = Endpoint([token_json(refresh_token="rotated")])
     client = make(endpoint)

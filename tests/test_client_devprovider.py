@@ -267,6 +267,43 @@ async def test_device_flow_every_answer_rfc8628(peer: Peer) -> None:
     assert info.value.error == "invalid_grant"
 
 
+async def test_device_grant_without_scope_rfc6749_5_1(peer: Peer) -> None:
+    # The provider omits an empty scope (RFC 6749 section 5.1: optional); the client reads it
+    # as "no scope" either way.
+    client = peer.client("cli", auth_method="none")
+    flow = await client.device_authorization()
+    approved = await peer.http.post(
+        "/device",
+        data={"user_code": flow.user_code, "username": "alice", "password": "x",
+              "action": "approve"},
+    )  # fmt: skip
+    assert approved.status_code == 200
+    peer.clock.now += flow.interval + 1
+    raw = await peer.http.post(
+        "/token",
+        data={"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+              "device_code": flow.device_code, "client_id": "cli"},
+    )  # fmt: skip
+    assert raw.status_code == 200
+    body = raw.json()
+    assert "scope" not in body
+    assert body["access_token"]
+
+
+async def test_device_login_without_scope_gives_tokens(peer: Peer) -> None:
+    client = peer.client("cli", auth_method="none")
+    flow = await client.device_authorization()
+    await peer.http.post(
+        "/device",
+        data={"user_code": flow.user_code, "username": "alice", "password": "x",
+              "action": "approve"},
+    )  # fmt: skip
+    peer.clock.now += flow.interval + 1
+    tokens = await client.device_code(device_code=flow.device_code)
+    assert tokens.scope is None
+    assert tokens.scopes == frozenset()
+
+
 # --------------------------------------------------------------------------- API to API
 
 

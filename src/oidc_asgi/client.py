@@ -268,6 +268,10 @@ class OAuthClient:
     Endpoints must be ``https``; plain ``http`` is accepted for loopback hosts (the development
     provider) and, with a warning, when ``allow_insecure_http=True``.
 
+    ``now`` is the clock (seconds since the epoch) that stamps ``expires_at`` and signs
+    assertions; it stays public as ``client.now`` so helpers built on the client
+    (``device_login``, ``CliSession``) judge expiry on the same clock.
+
     Example::
 
         client = OAuthClient(
@@ -338,7 +342,7 @@ class OAuthClient:
         self._secret = client_secret
         self._assertion_provider = assertion_provider
         self._assertion_audience: AssertionAudience = assertion_audience
-        self._now = now
+        self.now: Callable[[], float] = now
         self._http = http_client
         self._owns_http = http_client is None
         self._signing_key: Any = None
@@ -624,7 +628,7 @@ class OAuthClient:
     # ----------------------------------------------------------------------- machinery
 
     async def _grant(self, form: list[tuple[str, str]], *, allow_na: bool = False) -> TokenResponse:
-        now = self._now()
+        now = self.now()
         data = await self._post(self.token_endpoint, form)
         return _token_response(data, received_at=now, allow_na=allow_na)
 
@@ -654,7 +658,7 @@ class OAuthClient:
 
     def _sign_assertion(self, endpoint: str) -> str:
         # RFC 7523 section 3 and OIDC Core section 9.
-        issued = int(self._now())
+        issued = int(self.now())
         audience = self.issuer if self._assertion_audience == "issuer" else endpoint
         claims = {
             "iss": self.client_id,
@@ -719,7 +723,7 @@ class OAuthClient:
         return answer.data
 
     def _device_response(self, data: Mapping[str, Any]) -> DeviceAuthorization:
-        now = self._now()
+        now = self.now()
         device_code, user_code = data.get("device_code"), data.get("user_code")
         # Google still sends the draft name verification_url.
         uri = data.get("verification_uri", data.get("verification_url"))
@@ -915,6 +919,9 @@ def _token_response(
     optional: dict[str, str | None] = {}
     for name in ("refresh_token", "id_token", "scope", "issued_token_type"):
         value = data.get(name)
+        if name == "scope" and value == "":
+            # RFC 6749 section 5.1 makes scope optional; some servers send "" for "none".
+            value = None
         if value is not None and not _is_str(value):
             raise _bad_response(f"token response member {name} is not a string")
         optional[name] = value

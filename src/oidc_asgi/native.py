@@ -22,7 +22,6 @@ import inspect
 import logging
 import secrets
 import sys
-import time
 import webbrowser
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -105,7 +104,7 @@ async def device_login(
     scope: str | Sequence[str] | None = None,
     on_code: Callable[[DeviceLoginPrompt], object] | None = None,
     sleep: Sleep = asyncio.sleep,
-    now: Callable[[], float] = time.time,
+    now: Callable[[], float] | None = None,
     **extra: str,
 ) -> TokenResponse:
     """Sign a user in with the device authorization grant (RFC 8628) and return the tokens.
@@ -116,9 +115,10 @@ async def device_login(
     exponentially (up to 60 s) on timeouts, connection failures, 5xx and 429, and stops on
     ``access_denied``, ``expired_token`` or any other error by raising ``OAuthError``; when the
     ``expires_in`` deadline passes without an answer it raises ``OAuthError("expired_token")``
-    with ``status_code=None``. Cancel the task to abort. ``sleep`` and ``now`` are injectable
-    (tests); ``now`` must be the clock the client uses. ``extra`` goes to the device
-    authorization request (e.g. ``audience``).
+    with ``status_code=None``. Cancel the task to abort. ``sleep`` is injectable (tests);
+    ``now`` defaults to ``client.now``, the clock that stamped the flow's ``expires_at`` (pass
+    another only to simulate a skewed clock). ``extra`` goes to the device authorization
+    request (e.g. ``audience``).
 
     Example::
 
@@ -126,6 +126,7 @@ async def device_login(
                              device_authorization_endpoint=...)
         tokens = await device_login(client, scope="openid offline_access")
     """
+    clock = client.now if now is None else now
     flow = await client.device_authorization(scope=scope, **extra)
     prompt = DeviceLoginPrompt(
         user_code=flow.user_code,
@@ -139,7 +140,7 @@ async def device_login(
     interval = float(flow.interval)
     wait = interval
     while True:
-        if now() + wait >= flow.expires_at:
+        if clock() + wait >= flow.expires_at:
             raise OAuthError(
                 "expired_token",
                 error_description="the device code expired before the user finished",

@@ -427,7 +427,7 @@ class DevProvider:
             "access_token": token,
             "token_type": "Bearer",
             "expires_in": lifetime,
-            "scope": " ".join(granted),
+            **({"scope": " ".join(granted)} if granted else {}),  # RFC 6749 5.1: optional
         }
         if "openid" in grant.scope:
             body["id_token"] = self.issue_id_token(client, grant, nonce=nonce, access_token=token)
