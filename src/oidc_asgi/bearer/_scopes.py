@@ -210,13 +210,15 @@ class ClaimIncludes:
 class ClaimCheck:
     """A custom predicate on the verified claims; ``name`` appears in debug logs.
 
+    Only a predicate returning exactly ``True`` passes (a truthy string does not).
+
     Example::
 
         ClaimCheck("email_verified", lambda claims: claims.get("email_verified") is True)
     """
 
     name: str
-    predicate: Callable[[Mapping[str, Any]], bool]
+    predicate: Callable[[Mapping[str, Any]], object]
 
     def check(self, principal: Principal, now: float) -> None:
         """Raise ``claim_rule_failed`` unless the predicate returns ``True``."""

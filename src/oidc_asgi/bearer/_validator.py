@@ -39,6 +39,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, get_args
+from urllib.parse import parse_qs
 
 import httpx
 
@@ -668,6 +669,27 @@ class BearerValidator:
                 media = value.split(b";", 1)[0].strip().lower()
                 return bool(media == _FORM_TYPE.encode())
         return False
+
+    @staticmethod
+    def form_tokens(body: bytes) -> list[str]:
+        """The ``access_token`` fields of an ``application/x-www-form-urlencoded`` body.
+
+        Parsed here (no ``python-multipart`` needed); malformed bodies yield no token.
+
+        Example::
+
+            tokens = validator.form_tokens(await request.body())
+        """
+        try:
+            fields = parse_qs(
+                body.decode("utf-8"),
+                keep_blank_values=True,
+                strict_parsing=False,
+                max_num_fields=1000,
+            )
+        except (UnicodeDecodeError, ValueError):
+            return []
+        return fields.get("access_token", [])
 
     def credentials(
         self, scope: Mapping[str, Any], form_tokens: Sequence[str] | None = None

@@ -69,9 +69,22 @@ class BearerAuth(SecurityScheme):
         self.scheme_name = scheme_name
         self.description = description
         self.documented_scopes = dict(scopes or {})
-        self.authorization_url = authorization_url
-        self.token_url = token_url
+        # Shared with the copies made by require(), so prefetch() on one documents them all.
+        self._endpoints: dict[str, str | None] = {
+            "authorization_url": authorization_url,
+            "token_url": token_url,
+        }
         self.rules = tuple(rules)
+
+    @property
+    def authorization_url(self) -> str | None:
+        """The authorization endpoint shown to Swagger UI (from discovery after prefetch)."""
+        return self._endpoints["authorization_url"]
+
+    @property
+    def token_url(self) -> str | None:
+        """The token endpoint shown to Swagger UI (from discovery after prefetch)."""
+        return self._endpoints["token_url"]
 
     @property
     def model(self) -> SecurityBase:
@@ -107,15 +120,15 @@ class BearerAuth(SecurityScheme):
             @app.delete("/messages/{id}")
             async def delete(id: str, user: Annotated[Principal, Security(admin)]): ...
         """
-        return BearerAuth(
+        clone = BearerAuth(
             self.validator,
             scopes=self.documented_scopes,
-            authorization_url=self.authorization_url,
-            token_url=self.token_url,
             scheme_name=self.scheme_name,
             description=self.description,
             rules=(*self.rules, *rules),
         )
+        clone._endpoints = self._endpoints
+        return clone
 
     async def prefetch(self) -> None:
         """Fetch keys and metadata now and take the OAuth endpoints for OpenAPI from discovery.
@@ -132,8 +145,10 @@ class BearerAuth(SecurityScheme):
         provider = validator.providers.get(validator.config.issuers[0])
         if provider is not None and not (self.authorization_url and self.token_url):
             meta = await provider.metadata()
-            self.authorization_url = self.authorization_url or meta.authorization_endpoint
-            self.token_url = self.token_url or meta.token_endpoint
+            self._endpoints["authorization_url"] = (
+                self.authorization_url or meta.authorization_endpoint
+            )
+            self._endpoints["token_url"] = self.token_url or meta.token_endpoint
 
     async def __call__(self, conn: HTTPConnection, security_scopes: SecurityScopes) -> Principal:
         validator = self.validator
@@ -144,8 +159,7 @@ class BearerAuth(SecurityScheme):
         try:
             form_tokens = None
             if isinstance(conn, Request) and validator.wants_form(conn.scope):
-                form = await conn.form()
-                form_tokens = [v for v in form.getlist("access_token") if isinstance(v, str)]
+                form_tokens = validator.form_tokens(await conn.body())
             return await validator.authenticate(conn.scope, form_tokens=form_tokens, rules=rules)
         except (TokenError, ProviderUnavailable, ConfigurationError) as exc:
             raise self._exception(exc, conn) from None

@@ -265,10 +265,7 @@ def requires_token(
                 else:
                     form_tokens = None
                     if isinstance(conn, Request) and validator.wants_form(conn.scope):
-                        form = await conn.form()
-                        form_tokens = [
-                            v for v in form.getlist("access_token") if isinstance(v, str)
-                        ]
+                        form_tokens = validator.form_tokens(await conn.body())
                     principal = await validator.authenticate(
                         conn.scope, form_tokens=form_tokens, rules=all_rules
                     )
