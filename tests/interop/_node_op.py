@@ -122,7 +122,10 @@ def start_node_op() -> Iterator[NodeOP]:
     settings = {
         "web_secret": WEB_SECRET,
         "web_redirect_uris": list(redirect_uris),
-        "web_post_logout_redirect_uris": [post_logout, f"http://127.0.0.1:{signin_port}/"],
+        "web_post_logout_redirect_uris": [
+            post_logout,
+            f"http://127.0.0.1:{signin_port}/logged-out",
+        ],
         "web_backchannel_logout_uri": receiver.url,
         "pkjwt_jwks": {"keys": [public_jwk]},
     }

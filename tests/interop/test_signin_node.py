@@ -1,0 +1,87 @@
+"""``OIDCAuth`` signs a user in and out against node-oidc-provider (OpenID Certified).
+
+The app runs in-process (``httpx.ASGITransport`` mounted at the redirect URI's origin, so the
+scripted browser reaches it and the provider with one cookie jar); the middleware's own
+``httpx.AsyncClient`` talks to the real provider over 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Literal
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from oidc_asgi.signin import OIDCAuth, get_user
+
+from ._browser import Browser
+from ._node_op import NodeOP
+
+pytestmark = pytest.mark.service("node")
+
+
+async def _home(request: Request) -> JSONResponse:
+    user = get_user(request)
+    return JSONResponse(
+        {"sub": user.sub, "email": user.get("email")} if user else {"sub": None, "email": None}
+    )
+
+
+@pytest.fixture
+async def outbound() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client
+
+
+@pytest.mark.parametrize("response_mode", ["query", "form_post"])
+async def test_oidcauth_signs_in_and_out_with_node_oidc_provider(
+    node_op: NodeOP,
+    outbound: httpx.AsyncClient,
+    response_mode: Literal["query", "form_post"],
+) -> None:
+    base = f"http://127.0.0.1:{node_op.signin_port}"
+    app = OIDCAuth(
+        Starlette(routes=[Route("/", _home)]),
+        issuer=node_op.issuer,
+        client_id="web",
+        client_secret=node_op.web_secret,
+        secrets=["interop-session-secret-0123456789abcdef"],
+        base_url=base,
+        response_mode=response_mode,
+        scope=("openid", "email"),
+        fetch_userinfo=True,  # email comes from userinfo, not the ID token (note 6)
+        http_client=outbound,
+    )
+    mounts = {base: httpx.ASGITransport(app=app)}
+    async with httpx.AsyncClient(mounts=mounts, timeout=10) as http:
+        start = await http.get(f"{base}/login")
+        assert start.status_code in (302, 303)
+        browser = Browser(http, user="kim")
+        answer = await browser.run(start.headers["location"], until=f"{base}/callback")
+        assert answer.params is not None, browser.pages
+        assert answer.params["iss"] == node_op.issuer  # RFC 9207 (note 3)
+        if response_mode == "form_post":
+            assert answer.method == "POST"
+            callback = await http.post(f"{base}/callback", data=answer.params)
+        else:
+            callback = await http.get(f"{base}/callback?{urlencode(answer.params)}")
+        assert callback.status_code == 303, callback.text
+        home = await http.get(f"{base}/")
+        assert home.json() == {"sub": "kim", "email": "kim@example.test"}
+
+        logout = await http.post(f"{base}/logout", headers={"Origin": base})
+        assert logout.status_code == 303
+        assert logout.headers["location"].startswith(f"{node_op.issuer}/session/end?")
+        landing = await browser.run(logout.headers["location"], until=f"{base}/logged-out")
+        assert landing.params is not None, browser.pages
+        assert "200 Logout Request" in browser.pages  # the provider asked (note 11)
+        back = await http.get(f"{base}/logged-out?{urlencode(landing.params)}")
+        assert back.status_code == 303
+        home = await http.get(f"{base}/")
+        assert home.json() == {"sub": None, "email": None}
