@@ -462,10 +462,8 @@ class OIDCAuth:
         return SignedInUser(issuer=str(auth.get("iss", "")), claims=claims)
 
     def _csrf_token(self, state: _RequestState) -> str:
-        binding = "anonymous"
-        if state.loaded is not None:
-            sub = (state.auth or {}).get("sub", "")
-            binding = f"{state.loaded.created_at!r}|{sub}"
+        # Bound to a random value minted at sign-in, so it differs for every session.
+        binding = str((state.auth or {}).get("x") or "anonymous")
         mac = hmac.new(self._csrf_key, binding.encode("utf-8"), hashlib.sha256).digest()
         return _b64(mac[:18])
 
@@ -917,6 +915,7 @@ class OIDCAuth:
             # Token sets per audience ("" = the login's own); refresh is shared (issue 5 seam).
             "tok": {config.audience or "": token_set},
             "done": [state_hash(str(tx.get("s"))), str(tx.get("rt") or "/")],
+            "x": _secrets.token_urlsafe(12),
         }
         if isinstance(id_claims.get("sid"), str):
             auth["sid"] = id_claims["sid"]
