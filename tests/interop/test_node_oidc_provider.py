@@ -13,9 +13,9 @@ import asyncio
 import base64
 import hashlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlencode
 
 import httpx
@@ -260,11 +260,15 @@ def _unknown_key(node_op: NodeOP, http: httpx.AsyncClient) -> OAuthClient:
     )
 
 
-@pytest.mark.parametrize("make", [_wrong_secret, _unknown_key], ids=lambda f: f.__name__[1:])
+@pytest.mark.parametrize(
+    "make", [_wrong_secret, _unknown_key], ids=["wrong-secret", "unknown-signing-key"]
+)
 async def test_client_authentication_rejected_rfc6749_5_2(
-    node_op: NodeOP, http: httpx.AsyncClient, make: Any
+    node_op: NodeOP,
+    http: httpx.AsyncClient,
+    make: Callable[[NodeOP, httpx.AsyncClient], OAuthClient],
 ) -> None:
-    client: OAuthClient = make(node_op, http)
+    client = make(node_op, http)
     with pytest.raises(OAuthError) as caught:
         await client.refresh(refresh_token="not-a-refresh-token")
     assert caught.value.error == "invalid_client"
@@ -446,7 +450,7 @@ def _native(node_op: NodeOP, http: httpx.AsyncClient) -> OAuthClient:
     )
 
 
-async def test_device_login_approved_on_device_pages_rfc8628(
+async def test_device_login_approved_on_device_pages_then_refresh_rotates_rfc8628(
     node_op: NodeOP, http: httpx.AsyncClient, validator: TokenValidator
 ) -> None:
     prompts: list[DeviceLoginPrompt] = []
@@ -460,8 +464,9 @@ async def test_device_login_approved_on_device_pages_rfc8628(
             outcome = await browser.run(prompts[0].verification_uri)
             assert outcome.title == "Sign-in Success", browser.pages
 
+    native = _native(node_op, http)
     tokens = await device_login(
-        _native(node_op, http),
+        native,
         scope="openid offline_access",
         on_code=prompts.append,
         sleep=approve_on_second_wait,
@@ -471,6 +476,13 @@ async def test_device_login_approved_on_device_pages_rfc8628(
     assert tokens.id_token is not None
     claims = await validator.id_token(tokens.id_token, IDTokenExpectations(client_id="native"))
     assert claims.sub == "grace"
+    # Note 7: a public client gets a new refresh token on every refresh; the old one is spent.
+    assert tokens.refresh_token is not None
+    rotated = await native.refresh(refresh_token=tokens.refresh_token)
+    assert rotated.refresh_token not in (None, tokens.refresh_token)
+    with pytest.raises(OAuthError) as caught:
+        await native.refresh(refresh_token=tokens.refresh_token)
+    assert caught.value.error == "invalid_grant"
 
 
 async def test_loopback_login_any_port_rfc8252_7_3(
