@@ -9,23 +9,36 @@ listener at ``http://127.0.0.1:<free port>/callback``.
 Both are async, cancellable (cancel the task: asyncio's ``CancelledError`` stops polling or
 closes the listener), take an injectable clock, and never print or log a token, a device code
 or an authorization code.
+
+``CliSession`` (or the one-call ``cached_login``) keeps the resulting tokens between runs in a
+``TokenStorage`` such as ``FileTokenStorage`` (a private, atomically written JSON file under
+``~/.config/<app>/``): a still-valid access token is reused, an old one is refreshed, and a
+refused refresh token (``invalid_grant``) leads to a new login.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import dataclasses
+import errno
 import hashlib
 import hmac
 import html
 import inspect
+import json
 import logging
+import os
+import re
 import secrets
+import stat
 import sys
 import webbrowser
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal, Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from oidc_asgi.client import OAuthClient, TokenResponse
@@ -33,7 +46,13 @@ from oidc_asgi.errors import ConfigurationError, OAuthError, OIDCError, Provider
 from oidc_asgi.tokens import IDTokenExpectations, TokenValidator
 
 __all__ = [
+    "CliSession",
     "DeviceLoginPrompt",
+    "FileTokenStorage",
+    "TokenCipher",
+    "TokenStorage",
+    "cached_login",
+    "default_token_path",
     "device_login",
     "loopback_login",
 ]
@@ -419,3 +438,394 @@ async def loopback_login(
 
 def _print_url(url: str) -> None:
     print(f"Open this URL in your browser to sign in:\n{url}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- CLI token storage
+
+
+#: Refuse token files larger than this: a token file is a few kilobytes.
+MAX_TOKEN_FILE_BYTES = 1 << 20
+_FILE_VERSION = 1
+_APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_OPTIONAL_MEMBERS = ("refresh_token", "id_token", "scope", "issued_token_type")
+
+
+class TokenCipher(Protocol):
+    """Encrypts the token file as a whole; ``cryptography.fernet.Fernet`` fits as is.
+
+    ``decrypt`` raises on a wrong key or tampered data; the file is then treated as corrupt.
+
+    Example::
+
+        storage = FileTokenStorage.for_app("mytool", cipher=Fernet(key_from_os_keyring))
+    """
+
+    def encrypt(self, data: bytes, /) -> bytes: ...
+
+    def decrypt(self, data: bytes, /) -> bytes: ...
+
+
+class TokenStorage(Protocol):
+    """Where a ``CliSession`` keeps tokens between runs, one entry per ``key``.
+
+    Methods are synchronous (a keyring or file API usually is); ``CliSession`` calls them in a
+    worker thread so the event loop never blocks. ``load`` returns None for a missing or
+    unusable entry rather than raising.
+
+    Example::
+
+        class KeyringStorage:
+            def load(self, key: str) -> TokenResponse | None: ...
+            def save(self, key: str, tokens: TokenResponse) -> None: ...
+            def delete(self, key: str) -> None: ...
+    """
+
+    def load(self, key: str) -> TokenResponse | None: ...
+
+    def save(self, key: str, tokens: TokenResponse) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+def default_token_path(app: str) -> Path:
+    """``$XDG_CONFIG_HOME/<app>/tokens.json``, else ``~/.config/<app>/tokens.json``.
+
+    A relative ``XDG_CONFIG_HOME`` is ignored, as the XDG Base Directory specification asks.
+    On Windows the base is ``%APPDATA%``. ``app`` is a plain name (letters, digits, ``.``,
+    ``_``, ``-``), never a path.
+
+    Example::
+
+        default_token_path("mytool")  # PosixPath('/home/ada/.config/mytool/tokens.json')
+    """
+    if not isinstance(app, str) or not _APP_NAME.fullmatch(app) or set(app) == {"."}:
+        raise ConfigurationError(
+            "app must be a plain name of letters, digits, '.', '_' and '-'",
+            code="invalid_app_name",
+        )
+    base = os.environ.get("APPDATA") if os.name == "nt" else os.environ.get("XDG_CONFIG_HOME")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
+    return root / app / "tokens.json"
+
+
+class FileTokenStorage:
+    """Tokens of a command-line program in one JSON file that only its user can read.
+
+    The file holds one entry per key (a ``CliSession`` keys by token endpoint, client and
+    profile), optionally encrypted as a whole by ``cipher``. Writing is atomic: a temporary file
+    created with ``os.open(..., O_CREAT | O_EXCL, 0o600)`` in the same directory (never readable
+    by others, not even briefly) is filled, flushed to disk and moved over the old file with
+    ``os.replace``. A missing directory is created with mode 0700.
+
+    Reading is defensive, and never raises for a bad file: a file that is a symlink, is not a
+    regular file, belongs to another user or grants any permission to group or others
+    (``mode & 0o077``) is *ignored with a warning* (code ``insecure_token_file``), as ssh does
+    with an unprotected key; the next save replaces it with a private file. An unreadable,
+    oversized, undecryptable or malformed file is ignored the same way (``corrupt_token_file``).
+    The program then simply signs in again. Ownership and mode checks apply on POSIX systems.
+
+    Concurrent runs of the same program are not locked against each other: the last save wins.
+
+    Example::
+
+        storage = FileTokenStorage.for_app("mytool")   # ~/.config/mytool/tokens.json
+        storage = FileTokenStorage("/run/user/1000/mytool-tokens.json")
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, cipher: TokenCipher | None = None) -> None:
+        self.path = Path(path)
+        self.cipher = cipher
+
+    @classmethod
+    def for_app(cls, app: str, *, cipher: TokenCipher | None = None) -> FileTokenStorage:
+        """Storage at ``default_token_path(app)``.
+
+        Example::
+
+            storage = FileTokenStorage.for_app("mytool")
+        """
+        return cls(default_token_path(app), cipher=cipher)
+
+    def __repr__(self) -> str:
+        return f"FileTokenStorage({str(self.path)!r}, encrypted={self.cipher is not None})"
+
+    def load(self, key: str) -> TokenResponse | None:
+        """The entry stored under ``key``, or None (missing, insecure or corrupt file)."""
+        entry = self._read().get(key)
+        if entry is None:
+            return None
+        tokens = _tokens_from_entry(entry)
+        if tokens is None:
+            self._warn("corrupt_token_file", "an entry is malformed")
+        return tokens
+
+    def save(self, key: str, tokens: TokenResponse) -> None:
+        """Store ``tokens`` under ``key``, keeping the other entries, atomically."""
+        entries = self._read()
+        entries[key] = tokens.to_dict()
+        self._write(entries)
+
+    def delete(self, key: str) -> None:
+        """Forget the entry under ``key``; the file goes when it holds nothing else."""
+        entries = self._read()
+        if entries.pop(key, None) is None:
+            return
+        if entries:
+            self._write(entries)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+    # -- file handling ----------------------------------------------------------------------
+
+    def _warn(self, code: str, why: str) -> None:
+        logger.warning("%s: ignoring token file %s: %s", code, self.path, why)
+
+    def _read(self) -> dict[str, Any]:
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.path, flags)
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            # ELOOP: the path is a symlink (O_NOFOLLOW); someone may be redirecting us.
+            code = "insecure_token_file" if exc.errno == errno.ELOOP else "corrupt_token_file"
+            self._warn(code, f"cannot open it ({exc.strerror})")
+            return {}
+        with os.fdopen(fd, "rb") as file:
+            problem = _insecure(os.fstat(file.fileno()))
+            if problem is not None:
+                self._warn("insecure_token_file", problem)
+                return {}
+            raw = file.read(MAX_TOKEN_FILE_BYTES + 1)
+        if len(raw) > MAX_TOKEN_FILE_BYTES:
+            self._warn("corrupt_token_file", "it is too large")
+            return {}
+        try:
+            plain = self.cipher.decrypt(raw) if self.cipher is not None else raw
+            document = json.loads(plain)
+        except Exception:  # any cipher's failure, bad UTF-8, bad JSON: all mean "unusable"
+            self._warn("corrupt_token_file", "it cannot be decrypted or parsed")
+            return {}
+        if not isinstance(document, dict) or document.get("version") != _FILE_VERSION:
+            self._warn("corrupt_token_file", "unknown format")
+            return {}
+        entries = document.get("entries")
+        if not isinstance(entries, dict):
+            self._warn("corrupt_token_file", "unknown format")
+            return {}
+        return entries
+
+    def _write(self, entries: Mapping[str, Any]) -> None:
+        directory = self.path.parent
+        if not directory.exists():
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data = json.dumps(
+            {"version": _FILE_VERSION, "entries": entries}, separators=(",", ":")
+        ).encode("utf-8")
+        if self.cipher is not None:
+            data = self.cipher.encrypt(data)
+        temporary = directory / f".{self.path.name}.{secrets.token_hex(8)}.tmp"
+        flags = (
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        )  # fmt: skip
+        fd = os.open(temporary, flags, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+
+
+def _insecure(info: os.stat_result) -> str | None:
+    if not stat.S_ISREG(info.st_mode):
+        return "it is not a regular file"
+    if os.name != "posix":
+        return None
+    if info.st_uid != os.getuid():
+        return "it belongs to another user"
+    if info.st_mode & 0o077:
+        return f"its mode {stat.S_IMODE(info.st_mode):04o} lets others in (chmod 600)"
+    return None
+
+
+def _tokens_from_entry(entry: object) -> TokenResponse | None:
+    # Strict types: the file is input like any other.
+    if not isinstance(entry, dict):
+        return None
+    access_token, token_type = entry.get("access_token"), entry.get("token_type")
+    expires_at, extras = entry.get("expires_at"), entry.get("extras", {})
+    if not (isinstance(access_token, str) and access_token and isinstance(token_type, str)):
+        return None
+    if expires_at is not None and (
+        isinstance(expires_at, bool) or not isinstance(expires_at, (int, float))
+    ):
+        return None
+    if not isinstance(extras, dict):
+        return None
+    optional = {name: entry.get(name) for name in _OPTIONAL_MEMBERS}
+    if not all(value is None or isinstance(value, str) for value in optional.values()):
+        return None
+    return TokenResponse.from_dict({**entry, "extras": extras})
+
+
+# --------------------------------------------------------------------------- CLI session
+
+
+class CliSession:
+    """Tokens for a command-line program: reuse, refresh or sign in, and remember the result.
+
+    ``tokens()`` loads the stored entry and
+
+    1. returns it when the access token is valid for at least ``margin`` seconds more (judged
+       on ``client.now``);
+    2. otherwise, when there is a refresh token, refreshes (RFC 6749 section 6) and stores the
+       answer, keeping the old refresh token (and ID token) when the server sent no new one;
+    3. when the refresh is refused with ``invalid_grant`` (expired, revoked, rotated away),
+       forgets the entry and runs ``login()`` (``device_login`` or ``loopback_login``), then
+       stores the new tokens.
+
+    A stored token with unknown lifetime counts as stale when it can be refreshed. When the
+    token endpoint is unavailable during a refresh, a stored access token that has not yet
+    expired is still returned (with a warning); otherwise ``ProviderUnavailable`` propagates
+    and the stored entry is kept for the next run. Other ``OAuthError`` answers propagate.
+    A failure to save is logged and the tokens are still returned. ``profile`` separates
+    entries of one client (another account, another scope).
+
+    Example::
+
+        client = OAuthClient(client_id="mytool", auth_method="none", token_endpoint=...,
+                             device_authorization_endpoint=...)
+        session = CliSession(
+            client, storage=FileTokenStorage.for_app("mytool"),
+            login=lambda: device_login(client, scope="openid offline_access"),
+        )
+        token = await session.access_token()
+    """
+
+    def __init__(
+        self,
+        client: OAuthClient,
+        *,
+        storage: TokenStorage,
+        login: Callable[[], Awaitable[TokenResponse]],
+        profile: str = "default",
+        margin: float = 60.0,
+    ) -> None:
+        if not isinstance(profile, str) or not profile:
+            raise ConfigurationError("profile must be a non-empty string", code="invalid_profile")
+        if not 0 <= margin < 86400:
+            raise ConfigurationError("margin must be within [0, 86400)", code="invalid_margin")
+        self.client = client
+        self.storage = storage
+        self.login = login
+        self.profile = profile
+        self.margin = margin
+
+    @property
+    def key(self) -> str:
+        """The storage key: token endpoint, client id and profile (no secret in it)."""
+        return f"{self.client.token_endpoint} {self.client.client_id} {self.profile}"
+
+    def __repr__(self) -> str:
+        return (
+            f"CliSession(client={self.client!r}, storage={self.storage!r}, "
+            f"profile={self.profile!r})"
+        )
+
+    async def tokens(self) -> TokenResponse:
+        """Usable tokens: stored, refreshed or from a fresh login (see the class docstring)."""
+        stored = await asyncio.to_thread(self.storage.load, self.key)
+        now = self.client.now()
+        if stored is not None:
+            left = stored.expires_in(now)
+            if left is not None and left >= self.margin:
+                return stored
+            if left is None and stored.refresh_token is None:
+                return stored
+            if stored.refresh_token is not None:
+                refreshed = await self._refresh(stored, stored.refresh_token, now)
+                if refreshed is not None:
+                    return refreshed
+            else:
+                await asyncio.to_thread(self.storage.delete, self.key)
+        tokens = await self.login()
+        await self._save(tokens)
+        return tokens
+
+    async def access_token(self) -> str:
+        """The access token of ``tokens()``.
+
+        Example::
+
+            headers = {"Authorization": f"Bearer {await session.access_token()}"}
+        """
+        return (await self.tokens()).access_token
+
+    async def forget(self) -> None:
+        """Delete the stored tokens (a local sign-out; nothing is revoked at the server).
+
+        Example::
+
+            await session.forget()
+        """
+        await asyncio.to_thread(self.storage.delete, self.key)
+
+    async def _refresh(
+        self, stored: TokenResponse, refresh_token: str, now: float
+    ) -> TokenResponse | None:
+        try:
+            fresh = await self.client.refresh(refresh_token=refresh_token)
+        except OAuthError as exc:
+            if exc.error != "invalid_grant":
+                raise
+            logger.info("stored refresh token refused (invalid_grant); signing in again")
+            await asyncio.to_thread(self.storage.delete, self.key)
+            return None
+        except ProviderUnavailable as exc:
+            if stored.expires_at is not None and stored.expires_at > now:
+                logger.warning("refresh failed (%s); using the stored access token", exc.code)
+                return stored
+            raise
+        kept = dataclasses.replace(
+            fresh,
+            refresh_token=fresh.refresh_token or refresh_token,
+            id_token=fresh.id_token or stored.id_token,
+        )
+        await self._save(kept)
+        return kept
+
+    async def _save(self, tokens: TokenResponse) -> None:
+        try:
+            await asyncio.to_thread(self.storage.save, self.key, tokens)
+        except Exception:  # the tokens are good for this run even if the disk is not
+            logger.warning("could not save tokens to %r", self.storage, exc_info=True)
+
+
+async def cached_login(
+    client: OAuthClient,
+    *,
+    storage: TokenStorage,
+    login: Callable[[], Awaitable[TokenResponse]],
+    profile: str = "default",
+    margin: float = 60.0,
+) -> TokenResponse:
+    """One call for a CLI: stored tokens if still good, else refreshed, else a new login.
+
+    Shorthand for ``await CliSession(client, ...).tokens()``; see ``CliSession``.
+
+    Example::
+
+        tokens = await cached_login(
+            client, storage=FileTokenStorage.for_app("mytool"),
+            login=lambda: device_login(client, scope="openid offline_access"),
+        )
+    """
+    session = CliSession(client, storage=storage, login=login, profile=profile, margin=margin)
+    return await session.tokens()
