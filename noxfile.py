@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 
 import nox
 
@@ -29,10 +30,20 @@ def _install(session: nox.Session, *groups: str, extras: str = "fastapi,redis,de
     session.install(*args)
 
 
+NODE_OP = os.path.join("tests", "interop", "node_op")
+
+
+def _install_node_provider(session: nox.Session) -> None:
+    """node-oidc-provider for the interop tests (they skip on a laptop without npm)."""
+    if shutil.which("npm") and not os.path.isdir(os.path.join(NODE_OP, "node_modules")):
+        session.run("npm", "ci", "--no-audit", "--no-fund", "--prefix", NODE_OP, external=True)
+
+
 @nox.session(python=[OLDEST, NEWEST])
 def tests(session: nox.Session) -> None:
     """The whole suite, real-service tests included."""
     _install(session, "test")
+    _install_node_provider(session)
     session.run("pytest", *session.posargs)
 
 
