@@ -257,7 +257,9 @@ class OIDCAuth:
         )
     """
 
-    def __init__(self, app: ASGIApp, config: SignInConfig | None = None, **settings: Any) -> None:
+    def __init__(
+        self, app: ASGIApp, /, config: SignInConfig | None = None, **settings: Any
+    ) -> None:
         if config is None:
             config = SignInConfig(**settings)
         elif settings:
