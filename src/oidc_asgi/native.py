@@ -582,7 +582,8 @@ class FileTokenStorage:
         logger.warning("%s: ignoring token file %s: %s", code, self.path, why)
 
     def _read(self) -> dict[str, Any]:
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        # O_NONBLOCK: a FIFO planted at the path must not hang the program (no effect on files).
+        flags = os.O_RDONLY | _flag("O_NOFOLLOW") | _flag("O_CLOEXEC") | _flag("O_NONBLOCK")
         try:
             fd = os.open(self.path, flags)
         except FileNotFoundError:
@@ -592,12 +593,17 @@ class FileTokenStorage:
             code = "insecure_token_file" if exc.errno == errno.ELOOP else "corrupt_token_file"
             self._warn(code, f"cannot open it ({exc.strerror})")
             return {}
-        with os.fdopen(fd, "rb") as file:
-            problem = _insecure(os.fstat(file.fileno()))
+        try:
+            problem = _insecure(os.fstat(fd))  # the opened file itself: no check-then-use race
             if problem is not None:
                 self._warn("insecure_token_file", problem)
                 return {}
-            raw = file.read(MAX_TOKEN_FILE_BYTES + 1)
+            raw = _read_at_most(fd, MAX_TOKEN_FILE_BYTES + 1)
+        except OSError as exc:
+            self._warn("corrupt_token_file", f"cannot read it ({exc.strerror})")
+            return {}
+        finally:
+            os.close(fd)
         if len(raw) > MAX_TOKEN_FILE_BYTES:
             self._warn("corrupt_token_file", "it is too large")
             return {}
@@ -626,10 +632,7 @@ class FileTokenStorage:
         if self.cipher is not None:
             data = self.cipher.encrypt(data)
         temporary = directory / f".{self.path.name}.{secrets.token_hex(8)}.tmp"
-        flags = (
-            os.O_WRONLY | os.O_CREAT | os.O_EXCL
-            | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        )  # fmt: skip
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _flag("O_NOFOLLOW") | _flag("O_CLOEXEC")
         fd = os.open(temporary, flags, 0o600)
         try:
             with os.fdopen(fd, "wb") as file:
@@ -641,6 +644,24 @@ class FileTokenStorage:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise
+
+
+def _flag(name: str) -> int:
+    # POSIX-only open flags are absent on Windows.
+    value: int = getattr(os, name, 0)
+    return value
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, min(65536, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _insecure(info: os.stat_result) -> str | None:
