@@ -7,6 +7,7 @@ Files live in ``tmp_path``; their modes are asserted, not assumed.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -212,6 +213,19 @@ async def test_rfc6749_6_refresh_stores_the_rotated_refresh_token(cli: Cli) -> N
     third = await session.tokens()
     assert cli.logins == 1
     assert third.refresh_token not in (first.refresh_token, second.refresh_token)
+
+
+async def test_concurrent_callers_share_one_refresh(cli: Cli) -> None:
+    session = cli.session()
+    first = await session.tokens()
+    assert first.expires_at is not None
+    cli.clock.now = first.expires_at
+    before = cli.faults.token_requests
+    results = await asyncio.gather(*(session.access_token() for _ in range(10)))
+    assert cli.faults.token_requests == before + 1
+    assert len(set(results)) == 1
+    assert results[0] != first.access_token
+    assert cli.logins == 1
 
 
 @pytest.mark.parametrize(

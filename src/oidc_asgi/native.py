@@ -717,7 +717,8 @@ class CliSession:
     expired is still returned (with a warning); otherwise ``ProviderUnavailable`` propagates
     and the stored entry is kept for the next run. Other ``OAuthError`` answers propagate.
     A failure to save is logged and the tokens are still returned. ``profile`` separates
-    entries of one client (another account, another scope).
+    entries of one client (another account, another scope). Concurrent calls within one
+    process share one refresh; separate processes are not locked against each other.
 
     Example::
 
@@ -748,6 +749,9 @@ class CliSession:
         self.login = login
         self.profile = profile
         self.margin = margin
+        # One load-refresh-save at a time: two concurrent refreshes would replay a rotated
+        # refresh token, and servers revoke the whole grant on replay (RFC 9700 4.14.2).
+        self._lock = asyncio.Lock()
 
     @property
     def key(self) -> str:
@@ -761,7 +765,14 @@ class CliSession:
         )
 
     async def tokens(self) -> TokenResponse:
-        """Usable tokens: stored, refreshed or from a fresh login (see the class docstring)."""
+        """Usable tokens: stored, refreshed or from a fresh login (see the class docstring).
+
+        Concurrent calls on one session share a single refresh or login.
+        """
+        async with self._lock:
+            return await self._tokens()
+
+    async def _tokens(self) -> TokenResponse:
         stored = await asyncio.to_thread(self.storage.load, self.key)
         now = self.client.now()
         if stored is not None:
