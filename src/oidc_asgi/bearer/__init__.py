@@ -2,6 +2,10 @@
 
 from oidc_asgi.bearer._challenge import Challenge as Challenge
 from oidc_asgi.bearer._challenge import challenge_for as challenge_for
+from oidc_asgi.bearer._dpop import DPoPSettings as DPoPSettings
+from oidc_asgi.bearer._dpop import DPoPVerifier as DPoPVerifier
+from oidc_asgi.bearer._dpop import MemoryReplayStore as MemoryReplayStore
+from oidc_asgi.bearer._dpop import ReplayStore as ReplayStore
 from oidc_asgi.bearer._principal import Principal as Principal
 from oidc_asgi.bearer._scopes import AnyOf as AnyOf
 from oidc_asgi.bearer._scopes import ClaimCheck as ClaimCheck
@@ -24,7 +28,11 @@ __all__ = [
     "ClaimEquals",
     "ClaimIncludes",
     "Credentials",
+    "DPoPSettings",
+    "DPoPVerifier",
+    "MemoryReplayStore",
     "Principal",
+    "ReplayStore",
     "Rule",
     "Scopes",
     "ScopesOrRoles",

@@ -82,6 +82,7 @@ _DESCRIPTIONS: Mapping[str, str] = {
     "unsupported_header": "the access token uses an unsupported header parameter",
     "dpop_bound_token": "the access token is bound to a DPoP key and must be sent with DPoP",
     "unbound_token": "the access token is not bound to a DPoP key",
+    "dpop_required": "the access token must be sent with DPoP",
     "unsupported_token_binding": "the access token is bound in a way this API cannot verify",
     "inactive_token": "the access token is not active",
     "insufficient_scope": "the access token lacks a required scope",

@@ -762,16 +762,19 @@ class BearerValidator:
         creds = self.credentials(scope, form_tokens)
         if creds is None:
             raise TokenError("the request carries no access token", code="missing_token")
+        dpop = self.dpop
+        if creds.scheme == "Bearer" and dpop is not None and dpop.settings.required:
+            raise TokenError("this API accepts DPoP-bound tokens only", code="dpop_required")
         principal = await self.validate(creds.token)
         if creds.scheme == "DPoP":
-            assert self.dpop is not None  # credentials() accepts DPoP only when enabled
+            assert dpop is not None  # credentials() accepts DPoP only when enabled
             if principal.jkt is None:
                 raise TokenError(
                     "the DPoP scheme was used with a token not bound to a key",
                     code="unbound_token",
                     claim="cnf",
                 )
-            await self.dpop.verify(scope, creds.token, principal)
+            await dpop.verify(scope, creds.token, principal)
         elif principal.jkt is not None:
             # RFC 9449 section 7.2: a DPoP-bound token is not a bearer token.
             raise TokenError(
