@@ -880,3 +880,26 @@ async def test_aclose_leaves_an_injected_client_open() -> None:
         await client.client_credentials()
     assert not http.is_closed
     await http.aclose()
+
+
+async def test_authorization_code_sends_resource_rfc8707_2_2() -> None:
+    """The API the token is for goes to the token endpoint too (RFC 8707 section 2.2)."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"access_token": "at", "token_type": "Bearer"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        client = OAuthClient(
+            client_id="app",
+            client_secret="s3cret",
+            token_endpoint="https://idp.example/token",
+            http_client=http,
+        )
+        await client.authorization_code(
+            code="c", redirect_uri="https://app.example/cb", resource="https://api.example"
+        )
+    form = parse_qs(seen[0].content.decode())
+    assert form["resource"] == ["https://api.example"]
+    assert form["grant_type"] == ["authorization_code"]

@@ -29,7 +29,13 @@ if TYPE_CHECKING:
     from oidc_asgi.errors import OIDCError as OIDCError
     from oidc_asgi.errors import ProviderUnavailable as ProviderUnavailable
     from oidc_asgi.errors import TokenError as TokenError
+    from oidc_asgi.native import CliSession as CliSession
     from oidc_asgi.native import DeviceLoginPrompt as DeviceLoginPrompt
+    from oidc_asgi.native import FileTokenStorage as FileTokenStorage
+    from oidc_asgi.native import TokenCipher as TokenCipher
+    from oidc_asgi.native import TokenStorage as TokenStorage
+    from oidc_asgi.native import cached_login as cached_login
+    from oidc_asgi.native import default_token_path as default_token_path
     from oidc_asgi.native import device_login as device_login
     from oidc_asgi.native import loopback_login as loopback_login
     from oidc_asgi.provider import Provider as Provider
@@ -59,6 +65,7 @@ _EXPORTS: dict[str, str] = {
     "AccessTokenExpectations": "oidc_asgi.tokens",
     "CacheEntry": "oidc_asgi.token_cache",
     "Claims": "oidc_asgi.tokens",
+    "CliSession": "oidc_asgi.native",
     "ClientCredentialsAuth": "oidc_asgi.downstream",
     "ConfigurationError": "oidc_asgi.errors",
     "DEFAULT_ALGORITHMS": "oidc_asgi.tokens",
@@ -66,6 +73,7 @@ _EXPORTS: dict[str, str] = {
     "DeviceLoginPrompt": "oidc_asgi.native",
     "DownstreamChallenge": "oidc_asgi.downstream",
     "Expiring": "oidc_asgi.token_cache",
+    "FileTokenStorage": "oidc_asgi.native",
     "IDTokenExpectations": "oidc_asgi.tokens",
     "InsecureTransportWarning": "oidc_asgi._http",
     "LogoutTokenExpectations": "oidc_asgi.tokens",
@@ -81,11 +89,15 @@ _EXPORTS: dict[str, str] = {
     "RedisTokenStore": "oidc_asgi.token_stores",
     "SessionCodec": "oidc_asgi.sessions",
     "TokenCache": "oidc_asgi.token_cache",
+    "TokenCipher": "oidc_asgi.native",
     "TokenError": "oidc_asgi.errors",
     "TokenResponse": "oidc_asgi.client",
+    "TokenStorage": "oidc_asgi.native",
     "TokenStore": "oidc_asgi.token_cache",
     "TokenType": "oidc_asgi.client",
     "TokenValidator": "oidc_asgi.tokens",
+    "cached_login": "oidc_asgi.native",
+    "default_token_path": "oidc_asgi.native",
     "device_login": "oidc_asgi.native",
     "loopback_login": "oidc_asgi.native",
     "normalize_return_to": "oidc_asgi.signin",
@@ -97,6 +109,7 @@ __all__ = [
     "AccessTokenExpectations",
     "CacheEntry",
     "Claims",
+    "CliSession",
     "ClientCredentialsAuth",
     "ConfigurationError",
     "DEFAULT_ALGORITHMS",
@@ -104,6 +117,7 @@ __all__ = [
     "DeviceLoginPrompt",
     "DownstreamChallenge",
     "Expiring",
+    "FileTokenStorage",
     "IDTokenExpectations",
     "InsecureTransportWarning",
     "LogoutTokenExpectations",
@@ -119,11 +133,15 @@ __all__ = [
     "RedisTokenStore",
     "SessionCodec",
     "TokenCache",
+    "TokenCipher",
     "TokenError",
     "TokenResponse",
+    "TokenStorage",
     "TokenStore",
     "TokenType",
     "TokenValidator",
+    "cached_login",
+    "default_token_path",
     "device_login",
     "loopback_login",
     "normalize_return_to",

@@ -454,9 +454,19 @@ class OAuthClient:
     # ----------------------------------------------------------------------- grants
 
     async def authorization_code(
-        self, *, code: str, redirect_uri: str, code_verifier: str | None = None
+        self,
+        *,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str | None = None,
+        resource: str | Sequence[str] | None = None,
+        audience: str | Sequence[str] | None = None,
     ) -> TokenResponse:
         """Redeem an authorization code (RFC 6749 section 4.1.3, PKCE RFC 7636 section 4.5).
+
+        ``resource`` (RFC 8707 section 2.2) names the API the access token is for: providers such
+        as node-oidc-provider decide the token's audience and format at the token endpoint, so
+        without it the access token is opaque even when the authorization request named the API.
 
         Example::
 
@@ -468,6 +478,7 @@ class OAuthClient:
         form.append(("redirect_uri", redirect_uri))
         if code_verifier is not None:
             form.append(("code_verifier", code_verifier))
+        form += _targets(scope=None, resource=resource, audience=audience)
         return await self._grant(form)
 
     async def refresh(

@@ -358,7 +358,7 @@ async def test_authorization_code_with_resource_gives_jwt_access_token_rfc8707_2
     # Note 1: node-oidc-provider decides the access-token format at the token endpoint, so the
     # code redemption itself must carry `resource` (RFC 8707 section 2.2).
     signin = await _authorize(provider, http, node_op.redirect_uris[0], user="dave")
-    tokens = await web.authorization_code(  # type: ignore[call-arg]
+    tokens = await web.authorization_code(
         code=signin.params["code"],
         redirect_uri=signin.redirect_uri,
         code_verifier=signin.verifier,
