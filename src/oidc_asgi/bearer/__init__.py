@@ -6,6 +6,7 @@ from oidc_asgi.bearer._dpop import DPoPSettings as DPoPSettings
 from oidc_asgi.bearer._dpop import DPoPVerifier as DPoPVerifier
 from oidc_asgi.bearer._dpop import MemoryReplayStore as MemoryReplayStore
 from oidc_asgi.bearer._dpop import ReplayStore as ReplayStore
+from oidc_asgi.bearer._introspection import Introspector as Introspector
 from oidc_asgi.bearer._principal import Principal as Principal
 from oidc_asgi.bearer._scopes import AnyOf as AnyOf
 from oidc_asgi.bearer._scopes import ClaimCheck as ClaimCheck
@@ -30,6 +31,7 @@ __all__ = [
     "Credentials",
     "DPoPSettings",
     "DPoPVerifier",
+    "Introspector",
     "MemoryReplayStore",
     "Principal",
     "ReplayStore",

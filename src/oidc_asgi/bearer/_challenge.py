@@ -85,6 +85,7 @@ _DESCRIPTIONS: Mapping[str, str] = {
     "dpop_required": "the access token must be sent with DPoP",
     "unsupported_token_binding": "the access token is bound in a way this API cannot verify",
     "inactive_token": "the access token is not active",
+    "introspection_refused": "the token could not be checked",
     "insufficient_scope": "the access token lacks a required scope",
     "claim_rule_failed": "the access token does not grant access to this resource",
     "insufficient_user_authentication": (

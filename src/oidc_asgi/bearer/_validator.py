@@ -38,13 +38,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 from urllib.parse import parse_qs
 
 import httpx
 
 from oidc_asgi._jwks import ALGORITHM_KEYS, KeySource
 from oidc_asgi.bearer._challenge import Challenge, challenge_for
+from oidc_asgi.bearer._dpop import DPoPSettings, DPoPVerifier
+from oidc_asgi.bearer._introspection import Introspector
 from oidc_asgi.bearer._principal import ClaimPath, Principal
 from oidc_asgi.bearer._scopes import Rule, check_rules
 from oidc_asgi.errors import ConfigurationError, OIDCError, TokenError
@@ -55,10 +57,6 @@ from oidc_asgi.tokens import (
     Claims,
     TokenValidator,
 )
-
-if TYPE_CHECKING:
-    from oidc_asgi.bearer._dpop import DPoPSettings, DPoPVerifier
-    from oidc_asgi.bearer._introspection import Introspector
 
 __all__ = ["BearerConfig", "BearerValidator", "Credentials", "TokenSource", "TypPolicy"]
 
@@ -609,10 +607,14 @@ class BearerValidator:
         )
         self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
         self.introspection = introspection
+        if (
+            introspection is not None
+            and introspection.endpoint is None
+            and introspection.provider is None
+        ):
+            introspection.provider = self.providers.get(config.issuers[0])
         self.dpop: DPoPVerifier | None = dpop_verifier
         if self.dpop is None and config.dpop is not None:
-            from oidc_asgi.bearer._dpop import DPoPVerifier
-
             self.dpop = DPoPVerifier(config.dpop, now=now)
 
     def _token_validator(self, issuer: str, keys: KeySource) -> TokenValidator:
@@ -829,7 +831,8 @@ class BearerValidator:
                     return entry.principal
                 del self._cache[key]
         if self.introspection is not None and token.count(".") != 2:
-            principal, valid_until = await self.introspection.introspect(token)
+            # Hybrid dispatch: a JWS has exactly two dots; anything else is opaque.
+            principal, valid_until = await self._introspected(self.introspection, token)
         else:
             claims = await self._verify(token)
             principal = self._principal(claims)
@@ -840,6 +843,67 @@ class BearerValidator:
             if len(cache) > cache_size:
                 cache.popitem(last=False)
         return principal
+
+    async def _introspected(
+        self, introspector: Introspector, token: str
+    ) -> tuple[Principal, float]:
+        # RFC 7662 section 4: the answer is judged like the claims of a JWT.
+        data = dict(await introspector.introspect(token))
+        config = self.config
+        now = self.now()
+        token_type = data.get("token_type")
+        if token_type is not None and (
+            not isinstance(token_type, str) or token_type.lower() not in ("bearer", "dpop")
+        ):
+            # A refresh token (or anything else) is not an access token.
+            raise TokenError(
+                "the introspected token is not an access token",
+                code="token_kind_mismatch",
+                claim="token_type",
+                expected=["Bearer", "DPoP"],
+                actual=token_type if isinstance(token_type, str) else None,
+            )
+        iss = data.get("iss")
+        if iss is None:
+            data["iss"] = config.issuers[0]  # the server we asked
+        elif iss not in self._validators:
+            raise TokenError(
+                "issuer is not the configured issuer",
+                code="invalid_issuer",
+                claim="iss",
+                expected=list(config.issuers),
+                actual=iss,
+            )
+        audience = config.audience
+        if audience is not None:
+            aud = data.get("aud")
+            values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+            if not any(isinstance(a, str) and a in audience for a in values):
+                raise TokenError(
+                    "token is not meant for this API",
+                    code="invalid_audience",
+                    claim="aud",
+                    expected=sorted(audience),
+                    actual=aud if isinstance(aud, (str, list)) else None,
+                )
+        exp = data.get("exp")
+        valid_until = now + introspector.max_cache_ttl
+        if exp is not None:
+            if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+                raise TokenError(
+                    "claim has the wrong type",
+                    code="invalid_claim_type",
+                    claim="exp",
+                    expected="NumericDate",
+                    actual=type(exp).__name__,
+                )
+            if now - config.leeway >= exp:
+                raise TokenError(
+                    "token has expired", code="token_expired", claim="exp", expected=exp, actual=now
+                )
+            valid_until = min(valid_until, float(exp))
+        self._extra_checks(data)
+        return self._principal(data), valid_until
 
     def _valid_until(self, claims: Mapping[str, Any]) -> float:
         leeway = self.config.leeway
