@@ -38,13 +38,12 @@ def introspecting(dev: DevProvider, http: httpx.AsyncClient, clock: Clock) -> Be
         http_client=http,
         now=clock,
     )
-    validator = BearerValidator(
+    return BearerValidator(
         BearerConfig(issuer=dev.issuer, audience=[REPORTS, API]),
         http_client=http,
         now=clock,
         introspection=Introspector(client, negative_ttl=10, max_cache_ttl=60, now=clock),
     )
-    return validator
 
 
 def opaque(dev: DevProvider, api: str = REPORTS, scope: tuple[str, ...] = ("read:reports",)) -> str:
