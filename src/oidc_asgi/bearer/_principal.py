@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
 __all__ = ["ClaimPath", "Principal", "claim_at", "claim_values"]
@@ -107,30 +108,34 @@ class Principal:
                 claims, scope_claims=("scp",), role_claims=("roles",), client_id_claims=("azp",)
             )
         """
+        # Claims is an ABC Mapping whose get() runs in Python; its read-only dict view is
+        # read at C speed (this runs once per distinct token on the hot path).
+        raw = getattr(claims, "_claims", None)
+        view: Mapping[str, Any] = raw if isinstance(raw, MappingProxyType) else claims
         scopes: frozenset[str] = frozenset()
         for path in scope_claims:
-            scopes |= claim_values(claim_at(claims, path))
+            scopes |= claim_values(claim_at(view, path))
         roles: frozenset[str] = frozenset()
         for path in role_claims:
-            roles |= claim_values(claim_at(claims, path))
+            roles |= claim_values(claim_at(view, path))
         client_id = None
         for name in client_id_claims:
-            value = claims.get(name)
+            value = view.get(name)
             if isinstance(value, str) and value:
                 client_id = value
                 break
-        sub = claims.get("sub")
-        exp = claims.get("exp")
-        cnf = claims.get("cnf")
+        sub = view.get("sub")
+        exp = view.get("exp")
+        cnf = view.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
         return cls(
             claims=claims,
-            issuer=str(claims.get("iss", "")),
+            issuer=str(view.get("iss", "")),
             subject=sub if isinstance(sub, str) else None,
             client_id=client_id,
             scopes=scopes,
             roles=roles,
-            actors=_act_chain(claims),
+            actors=_act_chain(view) if "act" in view else (),
             expires_at=float(exp)
             if isinstance(exp, (int, float)) and not isinstance(exp, bool)
             else None,

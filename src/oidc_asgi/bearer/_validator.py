@@ -722,15 +722,21 @@ class BearerValidator:
             if len(header) > cap + 16:
                 raise _error("authorization_too_large", "the Authorization header is too large")
             text = header.decode("latin-1")
-            match = _SCHEME.fullmatch(text)
-            scheme = match.group(1).lower() if match else ""
-            if scheme == "bearer" or (scheme == "dpop" and self.dpop is not None):
-                assert match is not None
-                rest = _AFTER_SCHEME.fullmatch(match.group(2))
-                token = rest.group(1) if rest else ""
-                if not _B64TOKEN.fullmatch(token):
-                    raise _error("malformed_authorization", "the Authorization header is malformed")
-                found = Credentials("Bearer" if scheme == "bearer" else "DPoP", token)
+            if text[:7] in ("Bearer ", "bearer ") and _B64TOKEN.fullmatch(text, 7):
+                # The common case, decided with one match.
+                found = Credentials("Bearer", text[7:])
+            else:
+                match = _SCHEME.fullmatch(text)
+                scheme = match.group(1).lower() if match else ""
+                if scheme == "bearer" or (scheme == "dpop" and self.dpop is not None):
+                    assert match is not None
+                    rest = _AFTER_SCHEME.fullmatch(match.group(2))
+                    token = rest.group(1) if rest else ""
+                    if not _B64TOKEN.fullmatch(token):
+                        raise _error(
+                            "malformed_authorization", "the Authorization header is malformed"
+                        )
+                    found = Credentials("Bearer" if scheme == "bearer" else "DPoP", token)
         if form_tokens:
             if found is not None or len(form_tokens) > 1:
                 # RFC 6750 section 2: clients MUST NOT use more than one method per request.
