@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from benchmarks import bench_tokens
+from benchmarks import bench_signin, bench_tokens
 
 
 def main() -> None:
     bench_tokens.main()
+    bench_signin.main()
 
 
 if __name__ == "__main__":

@@ -53,8 +53,11 @@ _DEFAULT_MAX_BYTES = 16 * 1024
 _B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64e(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode()
 
 
 def _b64d(text: str) -> bytes:
@@ -176,6 +179,41 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name}")
 
 
+# One encoder and one decoder for every call: json.dumps/loads with keyword arguments build
+# a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _copy_json(value: Any) -> Any:
+    # A deep copy of parsed JSON (dicts, lists, immutable scalars), far cheaper than
+    # copy.deepcopy: every caller gets objects it may change without touching the cache.
+    # Containers are copied flat and only nested containers recursed into (most values are
+    # strings and numbers, which are immutable).
+    kind = type(value)
+    if kind is dict:
+        out = value.copy()
+        for k, v in out.items():
+            if type(v) is dict or type(v) is list:
+                out[k] = _copy_json(v)
+        return out
+    if kind is list:
+        return [_copy_json(v) if type(v) is dict or type(v) is list else v for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """An authenticated payload before the clock is consulted (what the cache keeps)."""
+
+    data: dict[str, Any]
+    created: float
+    touched: float
+    cap: float | None
+    key_index: int
+    size: int
+
+
 class SessionCodec:
     """Encrypt and decrypt session payloads for cookies (AES-256-GCM, HKDF-derived keys).
 
@@ -191,7 +229,12 @@ class SessionCodec:
     issued (``None`` disables idle expiry), and an optional per-session ``ceiling`` given to
     ``encode``. ``touch_after`` is how old an issue may get before ``needs_reissue`` says the
     rolling window should be renewed, so an unchanged session is not re-sent on every response.
-    ``max_bytes`` bounds the JSON payload (encode raises, decode rejects).
+    ``max_bytes`` bounds the JSON payload (encode raises, decode rejects). ``cache_size``
+    keeps that many opened values in memory (0, the default, keeps none): a browser sends the
+    same cookie on every request until it changes, so a hit skips base64, the key derivation,
+    the decryption and the JSON parse. Only values that authenticated (or that this codec
+    sealed) are kept, keyed by cookie name and exact value; expiry is still checked on every
+    hit and callers get a fresh copy of the data.
 
     Decoding never raises for bad input: ``decode`` returns ``None`` for anything tampered,
     truncated, foreign, expired or oversized; ``load`` raises ``OIDCError`` with a stable
@@ -207,6 +250,8 @@ class SessionCodec:
 
     __slots__ = (
         "_by_kid",
+        "_cache",
+        "_cache_size",
         "_keys",
         "_max_bytes",
         "_max_envelope",
@@ -226,6 +271,7 @@ class SessionCodec:
         rolling_ttl: float | None = 24 * 3600,
         touch_after: float = 60,
         max_bytes: int = _DEFAULT_MAX_BYTES,
+        cache_size: int = 0,
         now: Callable[[], float] = time.time,
     ) -> None:
         keys = derive_keys(secrets, purpose=purpose)
@@ -245,6 +291,10 @@ class SessionCodec:
             )
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 256:
             raise ConfigurationError("max_bytes must be an int >= 256", code="invalid_size")
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
+            raise ConfigurationError("cache_size must be an int >= 0", code="invalid_size")
+        self._cache_size = cache_size
+        self._cache: dict[tuple[str, str], bytes | _Opened] = {}
         self.purpose = purpose
         self.absolute_ttl = float(absolute_ttl)
         self.rolling_ttl = None if rolling_ttl is None else float(rolling_ttl)
@@ -299,9 +349,7 @@ class SessionCodec:
         if ceiling is not None:
             payload["cap"] = float(ceiling)
         try:
-            plaintext = json.dumps(
-                payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-            ).encode("utf-8")
+            plaintext = _ENCODER.encode(payload).encode("utf-8")
         except (TypeError, ValueError) as exc:
             raise OIDCError(
                 f"session data is not JSON-serializable ({type(exc).__name__})",
@@ -317,7 +365,11 @@ class SessionCodec:
         header = f"{_VERSION}.{key.kid}"
         seed = os.urandom(_SEED_BYTES)
         sealed = _aead(key.key, seed).encrypt(seed[12:], plaintext, _aad(header, cookie_name))
-        return f"{header}.{_b64e(seed + sealed)}"
+        value = f"{header}.{_b64e(seed + sealed)}"
+        if self._cache_size:
+            # The next request carries this value: it opens from memory (parsed on first use).
+            self._remember((cookie_name, value), plaintext)
+        return value
 
     def decode(self, value: str | None, *, cookie_name: str) -> DecodedSession | None:
         """Open a cookie value, or return ``None`` if it is not a live session of ours.
@@ -350,6 +402,13 @@ class SessionCodec:
         """
         if not isinstance(value, str) or len(value) > self._max_envelope:
             raise OIDCError("session cookie is not a session envelope", code="session_malformed")
+        if self._cache_size:
+            cached = self._cache.get((cookie_name, value))
+            if cached is not None:
+                if isinstance(cached, bytes):
+                    cached = self._open(cached, 0)
+                    self._cache[(cookie_name, value)] = cached
+                return self._live(cached, copy=True)
         version, sep1, rest = value.partition(".")
         kid, sep2, body = rest.partition(".")
         if not (sep1 and sep2):
@@ -377,8 +436,17 @@ class SessionCodec:
                 plaintext = _aead(entry.key, seed).decrypt(seed[12:], sealed, aad)
             except InvalidTag:
                 continue
-            return self._check(plaintext, entry.index)
+            opened = self._open(plaintext, entry.index)
+            if self._cache_size:
+                self._remember((cookie_name, value), opened)
+            return self._live(opened, copy=self._cache_size > 0)
         raise OIDCError("session failed authentication", code="session_invalid")
+
+    def _remember(self, key: tuple[str, str], entry: bytes | _Opened) -> None:
+        cache = self._cache
+        if key not in cache and len(cache) >= self._cache_size:
+            del cache[next(iter(cache))]  # oldest first
+        cache[key] = entry
 
     def needs_reissue(self, session: DecodedSession) -> bool:
         """Whether an unchanged session should still be re-sent (rolling window or rotation).
@@ -393,13 +461,13 @@ class SessionCodec:
         """
         return session.key_index != 0 or self._now() - session.touched_at >= self.touch_after
 
-    def _check(self, plaintext: bytes, key_index: int) -> DecodedSession:
+    def _open(self, plaintext: bytes, key_index: int) -> _Opened:
         # The payload is authenticated, so failures here mean a format bug or a codec from
         # another version: still a clean refusal.
         if len(plaintext) > self._max_bytes:
             raise OIDCError("session payload is over the size limit", code="session_malformed")
         try:
-            payload = json.loads(plaintext.decode("utf-8"), parse_constant=_reject_constant)
+            payload = _DECODER.decode(plaintext.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise OIDCError("session payload is not JSON", code="session_malformed") from None
         if not isinstance(payload, dict):
@@ -413,21 +481,24 @@ class SessionCodec:
             raise OIDCError("session payload lacks fields", code="session_malformed")
         if raw_cap is not None and cap is None:
             raise OIDCError("session payload has a bad ceiling", code="session_malformed")
-        expires = created + self.absolute_ttl
+        return _Opened(data, created, touched, cap, key_index, len(plaintext))
+
+    def _live(self, opened: _Opened, *, copy: bool) -> DecodedSession:
+        expires = opened.created + self.absolute_ttl
         if self.rolling_ttl is not None:
-            expires = min(expires, touched + self.rolling_ttl)
-        if cap is not None:
-            expires = min(expires, cap)
+            expires = min(expires, opened.touched + self.rolling_ttl)
+        if opened.cap is not None:
+            expires = min(expires, opened.cap)
         if self._now() >= expires:
             raise OIDCError("session has expired", code="session_expired")
         return DecodedSession(
-            data=data,
-            created_at=created,
-            touched_at=touched,
+            data=_copy_json(opened.data) if copy else opened.data,
+            created_at=opened.created,
+            touched_at=opened.touched,
             expires_at=expires,
-            ceiling=cap,
-            key_index=key_index,
-            size=len(plaintext),
+            ceiling=opened.cap,
+            key_index=opened.key_index,
+            size=opened.size,
         )
 
 

@@ -30,6 +30,9 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
 _ATTRIBUTE_VALUE = re.compile(r"[\x21-\x3a\x3c-\x7e]+")  # no CTL, no space, no ';'
 _COUNT = re.compile(r"[1-9][0-9]?")
+# The same cookie-octet set as bytes, for a check of long values without a regex (hot path).
+_COOKIE_OCTETS = bytes([0x21, *range(0x23, 0x2C), *range(0x2D, 0x3B), *range(0x3C, 0x5C),
+                        *range(0x5D, 0x7F)])  # fmt: skip
 _EXPIRED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 _LONGEST_MAX_AGE = 10 * 365 * 24 * 3600
 _MIN_ROOM = 64
@@ -262,19 +265,21 @@ class ChunkedCookie:
             for header in jar.write(value, cookies=request.cookies, https=True, max_age=3600):
                 raw_headers.append((b"set-cookie", header.encode("latin-1")))
         """
-        if not _COOKIE_VALUE.fullmatch(value):
+        if not (value.isascii() and not value.encode("ascii").translate(None, _COOKIE_OCTETS)):
             raise OIDCError(
                 f"value for cookie {self.name!r} has characters a cookie cannot carry",
                 code="invalid_cookie_value",
             )
+        if max_age is not None and (isinstance(max_age, bool) or max_age < 0):
+            raise OIDCError("max_age must be >= 0 or None", code="invalid_cookie_max_age")
         parts = self._split(value, https=https, max_age=max_age)
+        # The value and the names were checked once above and in __post_init__, and every
+        # chunk name shares the head's prefix, so the attributes are built once (hot path).
+        attrs = self.options._attributes(self.name, https=https, max_age=max_age)
         headers = [
-            self.options.set_cookie(
-                self._chunk_name(index),
-                f"{len(parts)}~{part}" if index == 0 else part,
-                https=https,
-                max_age=max_age,
-            )
+            f"{self._chunk_name(index)}={len(parts)}~{part}{attrs}"
+            if index == 0
+            else f"{self._chunk_name(index)}={part}{attrs}"
             for index, part in enumerate(parts)
         ]
         headers.extend(

@@ -72,6 +72,8 @@ _MAX_CALLBACK_BODY = 64 * 1024
 _SAFE_ERROR = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _LOGOUT_COOKIE_TTL = 600
 _NO_STORE = {"Cache-Control": "no-store"}
+# Opened session cookies kept in memory: a browser repeats its cookie until it changes.
+_SESSION_CACHE = 256
 
 #: Hints shown with each callback error code: the likely cause, never the request's values.
 _HINTS: Mapping[str, str] = {
@@ -309,6 +311,7 @@ class OIDCAuth:
                     absolute_ttl=config.absolute_ttl,
                     rolling_ttl=config.rolling_ttl,
                     touch_after=config.touch_after,
+                    cache_size=_SESSION_CACHE,
                     now=config.now,
                 ),
                 jar=ChunkedCookie(name=config.session_cookie, options=cookie),
@@ -342,6 +345,7 @@ class OIDCAuth:
             secure=config.cookie_secure,
         )
         self._csrf_key = derive_keys(config.secrets, purpose="csrf")[0]
+        self._csrf_cache: dict[str, str] = {}  # per-session binding -> token (hot path)
         base = config.base_path
         routes: dict[str, Callable[[Scope, Receive, _RequestState], Awaitable[Response]]] = {}
         if config.login_path is not None:
@@ -466,8 +470,14 @@ class OIDCAuth:
     def _csrf_token(self, state: _RequestState) -> str:
         # Bound to a random value minted at sign-in, so it differs for every session.
         binding = str((state.auth or {}).get("x") or "anonymous")
-        mac = hmac.new(self._csrf_key, binding.encode("utf-8"), hashlib.sha256).digest()
-        return _b64(mac[:18])
+        token = self._csrf_cache.get(binding)
+        if token is None:
+            mac = hmac.new(self._csrf_key, binding.encode("utf-8"), hashlib.sha256).digest()
+            token = _b64(mac[:18])
+            if len(self._csrf_cache) >= _SESSION_CACHE:
+                del self._csrf_cache[next(iter(self._csrf_cache))]
+            self._csrf_cache[binding] = token
+        return token
 
     def _fill_scope(self, scope: Scope, state: _RequestState) -> None:
         user = self._user(state.auth)
