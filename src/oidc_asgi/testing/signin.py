@@ -18,6 +18,14 @@ if TYPE_CHECKING:
 
 __all__ = ["sign_in"]
 
+# What a browser sends on a top-level navigation (Fetch Metadata, Accept), so an app that
+# answers API clients with 401 and browsers with a redirect treats sign_in as a browser.
+_NAVIGATION = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Dest": "document",
+}
+
 
 class _Form:
     def __init__(self, action: str, method: str, form_id: str) -> None:
@@ -81,7 +89,7 @@ async def sign_in(
     own_client = provider_client is None
     op_client = provider_client or provider.asgi_client()
     try:
-        response = await app_client.get(start)
+        response = await app_client.get(start, headers=_NAVIGATION)
         logged_in = False
         for _ in range(max_steps):
             step = await _step(response, app_client, op_client, provider, username, password)
@@ -110,15 +118,15 @@ async def _step(
     if response.is_redirect:
         target = response.url.join(response.headers["location"])
         client = op_client if _is_provider(target, provider) else app_client
-        return await client.get(target), False
+        return await client.get(target, headers=_NAVIGATION), False
     if not from_provider:
         return None
     for form in _forms(response):
         action = response.url.join(form.action) if form.action else response.url
         client = op_client if _is_provider(action, provider) else app_client
         if form.id == "form_post":
-            return await client.post(action, data=form.fields), False
+            return await client.post(action, data=form.fields, headers=_NAVIGATION), False
         if "tx" in form.fields:
             data = {**form.fields, "username": username, "password": password, "action": "login"}
-            return await client.post(action, data=data), True
+            return await client.post(action, data=data, headers=_NAVIGATION), True
     return None
