@@ -903,3 +903,55 @@ async def test_authorization_code_sends_resource_rfc8707_2_2() -> None:
     form = parse_qs(seen[0].content.decode())
     assert form["resource"] == ["https://api.example"]
     assert form["grant_type"] == ["authorization_code"]
+
+
+INTROSPECTION_URL = "https://idp.example/oauth/introspect"
+
+
+async def test_post_form_authenticates_like_the_grants_rfc7662_2_1() -> None:
+    endpoint = Endpoint([httpx.Response(200, json={"active": True, "sub": "u1"})])
+    client = make(endpoint)
+    answer = await client.post_form(
+        INTROSPECTION_URL, {"token": ACCESS, "token_type_hint": "access_token"}
+    )
+    assert dict(answer) == {"active": True, "sub": "u1"}
+    request = endpoint.requests[-1]
+    assert str(request.url) == INTROSPECTION_URL
+    assert request.headers["Authorization"].startswith("Basic ")
+    assert endpoint.form == {"token": [ACCESS], "token_type_hint": ["access_token"]}
+
+
+async def test_post_form_private_key_jwt_assertion_names_the_posted_url_rfc7523_3() -> None:
+    key_material = rsa_jwk("rsa-1")
+    endpoint = Endpoint([httpx.Response(200, json={"active": False})])
+    client = make(endpoint, auth_method="private_key_jwt", private_key=key_material)
+    await client.post_form(INTROSPECTION_URL, [("token", ACCESS)])
+    assertion = endpoint.field("client_assertion")
+    claims = _verify(assertion, jwk.import_key(key_material, "RSA"), "RS256")
+    assert claims["aud"] == INTROSPECTION_URL
+    assert endpoint.field("token") == ACCESS
+
+
+POST_FORM_FAILURES = [
+    pytest.param(
+        httpx.Response(401, json={"error": "invalid_client"}), OAuthError, id="oauth-error"
+    ),
+    pytest.param(httpx.Response(500, text="boom"), ProviderUnavailable, id="server-error"),
+    pytest.param(httpx.Response(200, text="not json"), ProviderUnavailable, id="garbage"),
+]
+
+
+@pytest.mark.parametrize(("response", "error"), POST_FORM_FAILURES)
+async def test_post_form_failures(response: httpx.Response, error: type[Exception]) -> None:
+    client = make(Endpoint([response]))
+    with pytest.raises(error):
+        await client.post_form(INTROSPECTION_URL, {"token": ACCESS})
+
+
+async def test_post_form_refuses_malformed_forms() -> None:
+    endpoint = Endpoint([token_json()])
+    client = make(endpoint)
+    with pytest.raises(ConfigurationError) as info:
+        await client.post_form(INTROSPECTION_URL, [("token", 5)])  # type: ignore[list-item]
+    assert info.value.code == "invalid_form"
+    assert endpoint.requests == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -450,6 +451,82 @@ async def test_access_token_any_of_several_audiences() -> None:
     await make_validator().access_token(access_token(aud=["urn:x", API]), expect)
 
 
+# RFC 9068 section 4 requires aud; allow_missing_audience is the loud switch for providers that
+# omit it (Cognito), where the caller binds the token to the API by client_id instead.
+NO_AUD = AccessTokenExpectations(audience=None, allow_missing_audience=True)
+AUD_OPTIONAL = AccessTokenExpectations(audience=API, allow_missing_audience=True)
+
+
+@pytest.mark.parametrize(
+    ("expect", "claims"),
+    [
+        pytest.param(NO_AUD, {"aud": DROP}, id="no-audience-configured-aud-absent"),
+        pytest.param(AUD_OPTIONAL, {"aud": DROP}, id="audience-configured-aud-absent"),
+        pytest.param(AUD_OPTIONAL, {"aud": API}, id="audience-configured-aud-matches"),
+    ],
+)
+async def test_allow_missing_audience_accepts_tokens_without_aud(
+    expect: AccessTokenExpectations, claims: dict[str, Any]
+) -> None:
+    result = await make_validator().access_token(access_token(**claims), expect)
+    assert result.sub == "user-1"
+    assert result.aud == (() if claims["aud"] is DROP else (API,))
+
+
+MISSING_AUD_FAILURES: dict[str, tuple[AccessTokenExpectations, dict[str, Any], str, str]] = {
+    # A token naming an audience is meant for that audience: without one configured we cannot
+    # tell it is ours, so it is rejected rather than silently accepted.
+    "no-audience-configured-aud-present": (NO_AUD, {"aud": API}, "invalid_audience", "aud"),
+    "audience-configured-aud-other": (
+        AUD_OPTIONAL,
+        {"aud": "https://other.example.com"},
+        "invalid_audience",
+        "aud",
+    ),
+    "aud-wrong-type-still-checked": (NO_AUD, {"aud": 5}, "invalid_claim_type", "aud"),
+    "exp-still-required": (NO_AUD, {"aud": DROP, "exp": DROP}, "missing_claim", "exp"),
+    "iss-still-checked": (
+        NO_AUD,
+        {"aud": DROP, "iss": "https://idp.example.com/t2"},
+        "invalid_issuer",
+        "iss",
+    ),
+    "required-claims-still-required": (
+        NO_AUD,
+        {"aud": DROP, "client_id": DROP},
+        "missing_claim",
+        "client_id",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("expect", "claims", "code", "claim"),
+    MISSING_AUD_FAILURES.values(),
+    ids=MISSING_AUD_FAILURES.keys(),
+)
+async def test_allow_missing_audience_relaxes_only_aud_presence_rfc9068_4(
+    expect: AccessTokenExpectations, claims: dict[str, Any], code: str, claim: str
+) -> None:
+    await expect_error(make_validator().access_token(access_token(**claims), expect), code, claim)
+
+
+def test_audience_none_without_the_switch_is_rejected_rfc9068_4() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        AccessTokenExpectations(audience=None)
+    assert info.value.code == "missing_audience"
+
+
+async def test_claims_as_mapping_is_a_read_only_view_without_copy() -> None:
+    claims = await make_validator().access_token(access_token(), AT_EXPECT)
+    view = claims.as_mapping()
+    assert isinstance(view, MappingProxyType)
+    assert view is claims.as_mapping()
+    assert dict(view) == dict(claims)
+    with pytest.raises(TypeError):
+        view["sub"] = "someone-else"  # type: ignore[index]
+
+
 LOGOUT_FAILURES: dict[str, Case] = {
     "events-missing": (lambda: logout_token(events=DROP), "missing_claim", "events"),
     "events-list": (lambda: logout_token(events=[LOGOUT_EVENT]), "invalid_events", "events"),
@@ -566,6 +643,10 @@ CONFIG_ERRORS: dict[str, Callable[[], object]] = {
     "id-hs-alg": lambda: IDTokenExpectations(client_id="a", algorithms=["HS512"]),
     "at-empty-audience": lambda: AccessTokenExpectations(audience=""),
     "at-no-audience": lambda: AccessTokenExpectations(audience=[]),
+    "at-missing-audience-switch-not-bool": lambda: AccessTokenExpectations(
+        audience=API,
+        allow_missing_audience="yes",  # type: ignore[arg-type]
+    ),
     "at-negative-age": lambda: AccessTokenExpectations(audience=API, max_token_age=-5),
     "logout-empty-client": lambda: LogoutTokenExpectations(client_id=""),
 }

@@ -1,10 +1,12 @@
 """Hardened parsing and signature verification of compact JWS (RFC 7515, RFC 8725).
 
-Private to ``tokens.py``. Everything here works on structure and cryptography only; no claim
-is judged here. The order of work is chosen so that hostile input costs as little as possible:
-the size cap comes before any splitting or decoding, the segment count before base64, strict
-base64url before JSON, and the whole token is checked for structure before ``tokens.py`` asks a
-key source for keys (so garbage never triggers a JWKS refetch).
+The package's shared JOSE core: used by ``tokens.py`` (every token kind) and by the bearer
+pillar's DPoP proof checks (``bearer/_dpop.py``); not public API. Everything here works on
+structure and cryptography only; no claim is judged here. The order of work is chosen so that
+hostile input costs as little as possible: the size cap comes before any splitting or
+decoding, the segment count before base64, strict base64url before JSON, and the whole token
+is checked for structure before ``tokens.py`` asks a key source for keys (so garbage never
+triggers a JWKS refetch).
 """
 
 from __future__ import annotations

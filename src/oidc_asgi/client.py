@@ -451,6 +451,33 @@ class OAuthClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    async def post_form(
+        self, url: str, form: Mapping[str, str] | Sequence[tuple[str, str]]
+    ) -> Mapping[str, Any]:
+        """POST a form to one of the server's endpoints, authenticated as this client.
+
+        For endpoints that are not grants but take the same client authentication: token
+        introspection (RFC 7662 section 2.1), revocation (RFC 7009 section 2.1), pushed
+        authorization requests (RFC 9126). The configured ``auth_method`` is applied (a
+        ``private_key_jwt`` assertion's ``aud`` is ``url``, or the issuer). Returns the JSON
+        object of a 200 answer; an answer carrying an OAuth ``error`` raises ``OAuthError``, any
+        other failure ``ProviderUnavailable``; the same transport guards as the grants apply
+        (deadline, size cap, strict JSON, no redirects, https).
+
+        Example::
+
+            answer = await client.post_form(
+                introspection_endpoint, {"token": token, "token_type_hint": "access_token"}
+            )
+        """
+        items = list(form.items()) if isinstance(form, Mapping) else list(form)
+        for item in items:
+            if not (isinstance(item, tuple) and len(item) == 2 and all(_is_str(v) for v in item)):
+                raise ConfigurationError(
+                    "form must hold (name, value) string pairs", code="invalid_form"
+                )
+        return await self._post(url, items)
+
     # ----------------------------------------------------------------------- grants
 
     async def authorization_code(

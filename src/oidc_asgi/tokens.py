@@ -202,27 +202,50 @@ class AccessTokenExpectations:
     """What a resource server expects of a JWT access token (RFC 9068 section 4).
 
     ``audience`` is this API's identifier (or several); the token's ``aud`` must contain one.
-    ``iss``, ``aud`` and ``exp`` are always required; ``required_claims`` lists the others
+    ``iss``, ``aud`` and ``exp`` are always required (``aud`` unless
+    ``allow_missing_audience``, below); ``required_claims`` lists the others
     (RFC 9068 section 2.2 by default). ``typ`` must be ``at+jwt`` (RFC 9068 2.1, RFC 8725 3.11);
     ``allow_untyped=True`` relaxes that for providers that do not type their access tokens
     (Entra ID, Auth0 by default): then ``typ`` may be absent or ``JWT``, and tokens carrying ID
     token claims (``nonce``, ``at_hash``, ``c_hash``) are rejected instead (RFC 8725 3.12).
     ``max_token_age`` rejects tokens issued longer ago than that many seconds.
 
+    ``allow_missing_audience=True`` is the loud switch for providers that break RFC 9068
+    section 4 (which requires ``aud``): Amazon Cognito access tokens carry no ``aud`` at all.
+    With it, a token **without** ``aud`` passes the audience step, so nothing in the token
+    binds it to this API any more: **the caller must then bind it another way**, typically by
+    checking ``client_id`` against the app clients allowed to call the API (``BearerConfig``
+    does this with ``allowed_client_ids``). A token that does carry ``aud`` is still checked:
+    against ``audience`` when given, and rejected when ``audience`` is ``None`` (it names some
+    other audience). ``audience=None`` is a configuration error without this switch.
+
     Example::
 
         expect = AccessTokenExpectations(audience="https://api.example.com")
         claims = await validator.access_token(bearer_token, expect)
+
+        # Cognito: no aud; the caller checks claims["client_id"] itself.
+        cognito = AccessTokenExpectations(audience=None, allow_missing_audience=True)
     """
 
-    audience: str | Collection[str]
+    audience: str | Collection[str] | None
     required_claims: Collection[str] = ("sub", "client_id", "iat", "jti")
     allow_untyped: bool = False
     max_token_age: float | None = None
     algorithms: Collection[str] | None = None
+    allow_missing_audience: bool = False
 
     def __post_init__(self) -> None:
-        if isinstance(self.audience, str):
+        if not isinstance(self.allow_missing_audience, bool):
+            raise ConfigurationError("allow_missing_audience must be a bool")
+        if self.audience is None:
+            if not self.allow_missing_audience:
+                raise ConfigurationError(
+                    "audience is required (RFC 9068 section 4); audience=None needs "
+                    "allow_missing_audience=True and a client_id check by the caller",
+                    code="missing_audience",
+                )
+        elif isinstance(self.audience, str):
             _non_empty(self.audience, "audience")
             object.__setattr__(self, "audience", frozenset({self.audience}))
         else:
@@ -230,7 +253,8 @@ class AccessTokenExpectations:
                 self, "audience", _strings(self.audience, "audience", allow_empty=False)
             )
         required = _strings(self.required_claims, "required_claims")
-        object.__setattr__(self, "required_claims", required | {"iss", "aud", "exp"})
+        always = {"iss", "exp"} if self.allow_missing_audience else {"iss", "aud", "exp"}
+        object.__setattr__(self, "required_claims", required | always)
         _duration(self.max_token_age, "max_token_age")
         if self.algorithms is not None:
             object.__setattr__(
@@ -289,7 +313,7 @@ class Claims(Mapping[str, Any]):
 
     __slots__ = ("_claims", "_header")
 
-    _claims: Mapping[str, Any]
+    _claims: MappingProxyType[str, Any]
     _header: Mapping[str, Any]
 
     def __init__(self, header: Mapping[str, Any], claims: Mapping[str, Any]) -> None:
@@ -315,6 +339,19 @@ class Claims(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"Claims(iss={self._claims.get('iss')!r}, sub={self._claims.get('sub')!r})"
+
+    def as_mapping(self) -> MappingProxyType[str, Any]:
+        """The claims as a read-only ``MappingProxyType`` over the parsed dict (no copy).
+
+        ``Claims`` is a ``collections.abc.Mapping`` whose ``get`` and ``in`` run in Python;
+        the proxy answers them at C speed, for code that reads many claims per request.
+
+        Example::
+
+            view = claims.as_mapping()
+            scopes = view.get("scope", "").split()
+        """
+        return self._claims
 
     @property
     def header(self) -> Mapping[str, Any]:
@@ -749,16 +786,20 @@ class TokenValidator:
         claims = self._common(
             jws, _AT_TYP_UNTYPED if expect.allow_untyped else _AT_TYP, expect.required_claims
         )
-        audience = cast("frozenset[str]", expect.audience)  # normalized in __post_init__
-        aud = _audiences(claims)
-        if audience.isdisjoint(aud):
-            raise TokenError(
-                "token is not meant for this API",
-                code="invalid_audience",
-                claim="aud",
-                expected=sorted(audience),
-                actual=list(aud),
-            )
+        # Normalized in __post_init__; None only with allow_missing_audience.
+        audience = cast("frozenset[str] | None", expect.audience)
+        if "aud" in claims:
+            aud = _audiences(claims)
+            if audience is None or audience.isdisjoint(aud):
+                raise TokenError(
+                    "token is not meant for this API",
+                    code="invalid_audience",
+                    claim="aud",
+                    expected=sorted(audience) if audience is not None else None,
+                    actual=list(aud),
+                )
+        # else: allow_missing_audience (aud is otherwise required by _common): the caller
+        # binds the token to the API by client_id.
         _check_times(claims, self.now(), self.leeway, max_age=expect.max_token_age)
         if expect.max_token_age is not None and "iat" not in claims:
             raise TokenError("required claim is missing", code="missing_claim", claim="iat")

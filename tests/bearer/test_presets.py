@@ -242,6 +242,8 @@ STILL_REJECTED: list[tuple[str, str, dict[str, Any], str]] = [
     ("cognito-id-token", "cognito", {"token_use": "id"}, "invalid_claim_value"),
     ("cognito-other-client", "cognito", {"client_id": "c2"}, "client_not_allowed"),
     ("cognito-expired", "cognito", {"exp": NOW - 3600}, "token_expired"),
+    # No audience is configured, so a token naming one is meant for someone else.
+    ("cognito-token-with-aud", "cognito", {"aud": "c1"}, "invalid_audience"),
     (
         "cognito-foreign-pool",
         "cognito",

@@ -104,7 +104,7 @@ class Introspector:
         url = await self._endpoint()
         self.calls += 1
         try:
-            answer = await self.client._post(
+            answer = await self.client.post_form(
                 url, [("token", token), ("token_type_hint", "access_token")]
             )
         except OAuthError as exc:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
+
+from oidc_asgi.tokens import Claims
 
 __all__ = ["ClaimPath", "Principal", "claim_at", "claim_values"]
 
@@ -110,8 +111,7 @@ class Principal:
         """
         # Claims is an ABC Mapping whose get() runs in Python; its read-only dict view is
         # read at C speed (this runs once per distinct token on the hot path).
-        raw = getattr(claims, "_claims", None)
-        view: Mapping[str, Any] = raw if isinstance(raw, MappingProxyType) else claims
+        view: Mapping[str, Any] = claims.as_mapping() if isinstance(claims, Claims) else claims
         scopes: frozenset[str] = frozenset()
         for path in scope_claims:
             scopes |= claim_values(claim_at(view, path))

@@ -116,7 +116,8 @@ class BearerConfig:
       of them: the allow-list, checked on the token's unverified ``iss`` before any network
       call, with one ``Provider`` per issuer.
     * ``audience``: this API's identifier(s); the token's ``aud`` must contain one. ``None`` is
-      accepted only with ``allowed_client_ids`` (Cognito access tokens carry no ``aud``).
+      accepted only with ``allowed_client_ids`` (Cognito access tokens carry no ``aud``): tokens
+      are then validated with ``allow_missing_audience=True`` and bound to the API by client.
     * ``algorithms``, ``leeway`` (seconds of clock skew, default 30), ``max_token_age``.
     * ``required_claims`` besides ``iss``/``aud``/``exp`` (RFC 9068 2.2 by default);
       ``required_values`` maps claims to the exact value they must have (401 otherwise).
@@ -445,8 +446,10 @@ class BearerConfig:
         Relaxed, and why: Cognito access tokens have **no** ``aud`` and no ``typ``; AWS's own
         guidance is to check ``client_id`` against the app clients and ``token_use ==
         "access"`` (which also rejects Cognito ID tokens), so ``audience=None`` with
-        ``allowed_client_ids`` and ``required_values={"token_use": "access"}``. Groups come
-        from ``cognito:groups``.
+        ``allowed_client_ids`` and ``required_values={"token_use": "access"}``: the token is
+        validated with ``AccessTokenExpectations(allow_missing_audience=True)`` and bound to
+        this API by its ``client_id`` instead; a token that does carry an ``aud`` is rejected.
+        Groups come from ``cognito:groups``.
 
         Example::
 
@@ -594,16 +597,14 @@ class BearerValidator:
         for alias, target in config.issuer_aliases.items():
             self._validators[alias] = self._token_validator(alias, self._validators[target].keys)
         self._single = self._validators[config.issuers[0]] if len(self._validators) == 1 else None
-        audience = config.audience
-        self._expect = (
-            AccessTokenExpectations(
-                audience=audience,
-                required_claims=config.required_claims,
-                allow_untyped=config.typ_policy == "untyped",
-                max_token_age=config.max_token_age,
-            )
-            if audience is not None
-            else None
+        self._expect = AccessTokenExpectations(
+            audience=config.audience,
+            required_claims=config.required_claims,
+            allow_untyped=config.typ_policy == "untyped",
+            max_token_age=config.max_token_age,
+            # audience=None is accepted by BearerConfig only with allowed_client_ids, which
+            # _extra_checks enforces on every token: that is the caller's check the switch asks for.
+            allow_missing_audience=config.audience is None,
         )
         self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
         self.introspection = introspection
@@ -934,11 +935,7 @@ class BearerValidator:
                     expected=sorted(self._validators),
                     actual=iss,
                 )
-        expect = self._expect
-        if expect is not None:
-            claims = await validator.access_token(token, expect)
-        else:
-            claims = await _without_audience(validator, token, self.config)
+        claims = await validator.access_token(token, self._expect)
         self._extra_checks(claims)
         return claims
 
@@ -1012,29 +1009,3 @@ def _scheme_used(scope: Mapping[str, Any]) -> Literal["Bearer", "DPoP"]:
         if name == b"authorization" and value[:5].lower() == b"dpop ":
             return "DPoP"
     return "Bearer"
-
-
-async def _without_audience(validator: TokenValidator, token: str, config: BearerConfig) -> Claims:
-    # Providers whose access tokens carry no aud (Cognito) are bound to this API by
-    # allowed_client_ids instead. TokenValidator.access_token always demands aud, so this
-    # runs the same pipeline minus the audience step.
-    # TODO(tokens.py): replace with an AccessTokenExpectations switch for "no aud".
-    from oidc_asgi.tokens import _AT_TYP, _AT_TYP_UNTYPED, _ID_TOKEN_MARKERS, _check_times
-
-    untyped = config.typ_policy == "untyped"
-    jws, _alg, _key = await validator._signed(token, None)
-    claims = validator._common(
-        jws, _AT_TYP_UNTYPED if untyped else _AT_TYP, {"iss", "exp", *config.required_claims}
-    )
-    _check_times(claims, validator.now(), validator.leeway, max_age=config.max_token_age)
-    if untyped:
-        for marker in _ID_TOKEN_MARKERS:
-            if marker in claims:
-                raise TokenError(
-                    "an ID token is not an access token",
-                    code="token_kind_mismatch",
-                    claim=marker,
-                    expected="no ID token claims",
-                    actual="present",
-                )
-    return Claims(jws.header, claims)
