@@ -21,6 +21,12 @@ Example::
 
 from oidc_asgi.sessions._codec import DecodedSession, SessionCodec, ValueSigner, derive_keys
 from oidc_asgi.sessions.cookies import ChunkedCookie, CookieOptions
+from oidc_asgi.sessions.revocation import (
+    MemorySharedState,
+    RedisSharedState,
+    RevocationList,
+    SharedState,
+)
 from oidc_asgi.sessions.stores import (
     CookieSessions,
     LoadedSession,
@@ -38,11 +44,15 @@ __all__ = [
     "CookieSessions",
     "DecodedSession",
     "LoadedSession",
+    "MemorySharedState",
     "MemoryStore",
+    "RedisSharedState",
+    "RevocationList",
     "ServerSessions",
     "SessionBackend",
     "SessionCodec",
     "SessionStore",
+    "SharedState",
     "StoredRecord",
     "ValueSigner",
     "derive_keys",

@@ -18,6 +18,7 @@ Example::
         return PlainTextResponse(f"Hello {user.display_name}" if user else "Hello stranger")
 """
 
+from oidc_asgi.signin._api_tokens import AccessTokenUnavailable, get_access_token
 from oidc_asgi.signin._config import ENV_VARIABLES, SignInConfig, SignInWarning
 from oidc_asgi.signin._context import SignedInUser, SignInContext, get_context, get_user
 from oidc_asgi.signin._guards import (
@@ -28,17 +29,21 @@ from oidc_asgi.signin._guards import (
     require_user,
 )
 from oidc_asgi.signin._return_to import normalize_return_to
+from oidc_asgi.signin.auth import UserTokenAuth
 from oidc_asgi.signin.middleware import OIDCAuth
 
 __all__ = [
     "ENV_VARIABLES",
     "AccessDenied",
+    "AccessTokenUnavailable",
     "LoginRequired",
     "OIDCAuth",
     "SignInConfig",
     "SignInContext",
     "SignInWarning",
     "SignedInUser",
+    "UserTokenAuth",
+    "get_access_token",
     "get_context",
     "get_user",
     "login_required",

@@ -15,6 +15,7 @@ import httpx
 
 from oidc_asgi._http import is_loopback_url, require_https
 from oidc_asgi.errors import ConfigurationError
+from oidc_asgi.sessions.revocation import SharedState
 from oidc_asgi.sessions.stores import SessionStore
 
 __all__ = ["ENV_VARIABLES", "SignInConfig", "SignInWarning"]
@@ -22,6 +23,7 @@ __all__ = ["ENV_VARIABLES", "SignInConfig", "SignInWarning"]
 ResponseMode = Literal["query", "form_post"]
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 LogoutMethod = Literal["GET", "POST"]
+AudienceParameter = Literal["resource", "audience"]
 
 # Parameters the middleware itself owns: never from configuration or a login request.
 _RESERVED_PARAMS = frozenset(
@@ -96,6 +98,30 @@ def _positive(name: str, value: float | None, *, allow_none: bool = False) -> No
         raise ConfigurationError(f"{name} must be a positive number", code="invalid_setting")
 
 
+def _check_api_token_settings(config: SignInConfig) -> None:
+    if not isinstance(config.token_min_ttl, (int, float)) or not (
+        0 <= config.token_min_ttl <= 3600
+    ):
+        raise ConfigurationError("token_min_ttl must be 0..3600 seconds", code="invalid_setting")
+    if not isinstance(config.refresh_grace, (int, float)) or not 1 <= config.refresh_grace <= 600:
+        raise ConfigurationError("refresh_grace must be 1..600 seconds", code="invalid_setting")
+    if config.audience_parameter not in get_args(AudienceParameter):
+        raise ConfigurationError(
+            "audience_parameter must be 'resource' or 'audience'", code="invalid_setting"
+        )
+    algs = config.logout_token_algorithms
+    if isinstance(algs, str) or not algs or not all(isinstance(a, str) and a for a in algs):
+        raise ConfigurationError(
+            "logout_token_algorithms must be a list of algorithm names", code="invalid_algorithms"
+        )
+    object.__setattr__(config, "logout_token_algorithms", tuple(algs))
+    if config.shared_state is not None and not isinstance(config.shared_state, SharedState):
+        raise ConfigurationError(
+            "shared_state must implement SharedState (MemorySharedState, RedisSharedState)",
+            code="invalid_store",
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class SignInConfig:
     """Settings of ``OIDCAuth``, keyword-only and validated here so mistakes fail at startup.
@@ -132,6 +158,16 @@ class SignInConfig:
     ``max_transactions`` bound the per-login cookies. ``session_scope_key`` is where the app's
     session dict goes in the ASGI scope (``"session"``, so ``request.session`` works; ``None``
     to leave it alone). ``set_user`` fills ``scope["user"]``/``scope["auth"]``.
+
+    API tokens (``get_access_token``, ``UserTokenAuth``): ``token_min_ttl`` is how long a
+    token must stay valid or it is refreshed first; ``refresh_grace`` how long a refresh result
+    is kept for requests still holding the rotated refresh token; ``audience_parameter`` names
+    how another audience is asked for (``resource``, RFC 8707, or Auth0's ``audience``).
+    Back-channel logout: ``backchannel_logout_path`` (``None`` turns it off),
+    ``logout_token_algorithms`` (the client's registered ``id_token_signed_response_alg``,
+    RS256 by default). ``shared_state`` holds revocations of cookie sessions, the logout
+    ``jti`` cache, refresh locks and grace entries: in memory by default (and taken from a
+    ``RedisStore`` session store), a ``RedisSharedState`` when several instances run.
 
     Plumbing: ``http_client`` for every provider call (tests wire the development provider
     through ``httpx.ASGITransport``), ``now`` the clock, ``leeway`` for token times,
@@ -185,6 +221,13 @@ class SignInConfig:
     max_transactions: int = 5
     session_scope_key: str | None = "session"
     set_user: bool = True
+    # Issue 5: API tokens and back-channel logout (see signin/_api_tokens.py, _backchannel.py).
+    token_min_ttl: float = 60
+    refresh_grace: float = 60
+    audience_parameter: AudienceParameter = "resource"
+    backchannel_logout_path: str | None = "/backchannel-logout"
+    logout_token_algorithms: Sequence[str] = ("RS256",)
+    shared_state: SharedState | None = field(default=None, repr=False, compare=False)
     leeway: float = 60
     http_client: httpx.AsyncClient | None = field(default=None, repr=False, compare=False)
     allow_insecure_http: bool = False
@@ -270,7 +313,8 @@ class SignInConfig:
                 )
             object.__setattr__(self, "acr_values", acr)
         paths: dict[str, str] = {}
-        for name in ("login_path", "callback_path", "logout_path", "post_logout_path"):
+        for name in ("login_path", "callback_path", "logout_path", "post_logout_path",
+                     "backchannel_logout_path"):  # fmt: skip
             value = _path(name, getattr(self, name))
             if value is not None:
                 if value in paths.values():
@@ -306,6 +350,7 @@ class SignInConfig:
             )
         if isinstance(self.max_transactions, bool) or not 1 <= self.max_transactions <= 20:
             raise ConfigurationError("max_transactions must be 1..20", code="invalid_setting")
+        _check_api_token_settings(self)
         if self.cookie_secure not in (True, False, "auto"):
             raise ConfigurationError(
                 "cookie_secure must be True, False or 'auto'", code="invalid_cookie_secure"

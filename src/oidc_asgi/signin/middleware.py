@@ -50,6 +50,7 @@ from oidc_asgi.errors import (
 )
 from oidc_asgi.provider import Provider, ProviderMetadata
 from oidc_asgi.sessions import ChunkedCookie, CookieOptions, SessionCodec, derive_keys
+from oidc_asgi.sessions.revocation import MemorySharedState, default_shared_state
 from oidc_asgi.sessions.stores import (
     CookieSessions,
     LoadedSession,
@@ -57,6 +58,8 @@ from oidc_asgi.sessions.stores import (
     SessionBackend,
     index_key,
 )
+from oidc_asgi.signin._api_tokens import TOKENS_KEY, ApiTokens
+from oidc_asgi.signin._backchannel import BackchannelLogout
 from oidc_asgi.signin._config import SignInConfig
 from oidc_asgi.signin._context import SCOPE_KEY, AppSession, SignedInUser, SignInContext
 from oidc_asgi.signin._guards import GUARD_KEY, AccessDenied, LoginRequired
@@ -345,6 +348,15 @@ class OIDCAuth:
             secure=config.cookie_secure,
         )
         self._csrf_key = derive_keys(config.secrets, purpose="csrf")[0]
+        # Issue 5: API tokens and back-channel logout live in their own modules.
+        shared = config.shared_state or default_shared_state(config.session_store, now=config.now)
+        self.tokens = ApiTokens(
+            config=config, provider=self.provider, sessions=self.sessions, shared=shared,
+            distributed=not isinstance(shared, MemorySharedState),
+        )  # fmt: skip
+        self.backchannel = BackchannelLogout(
+            config=config, validator=self.validator, sessions=self.sessions, shared=shared
+        )
         self._csrf_cache: dict[str, str] = {}  # per-session binding -> token (hot path)
         base = config.base_path
         routes: dict[str, Callable[[Scope, Receive, _RequestState], Awaitable[Response]]] = {}
@@ -356,6 +368,8 @@ class OIDCAuth:
             routes[base + config.logout_path] = self._logout_route
         if config.post_logout_path is not None:
             routes[base + config.post_logout_path] = self._post_logout_route
+        if config.backchannel_logout_path is not None:
+            routes[base + config.backchannel_logout_path] = self.backchannel.route
         self._routes = routes
         self._login_url = None if config.login_path is None else config.url(config.login_path)
 
@@ -377,6 +391,7 @@ class OIDCAuth:
     async def aclose(self) -> None:
         """Release the provider's and client's own HTTP clients (injected ones stay open)."""
         await self.provider.aclose()
+        await self.tokens.aclose()
         if self._client is not None:
             await self._client.aclose()
 
@@ -388,7 +403,7 @@ class OIDCAuth:
             return
         cookies = _parse_cookies(scope)
         try:
-            loaded = await self.sessions.load(cookies)
+            loaded = await self.backchannel.screen(await self.sessions.load(cookies))
         except ProviderUnavailable as exc:
             log.warning("session store unavailable: %s", exc.code)
             if scope["type"] == "http":
@@ -488,6 +503,7 @@ class OIDCAuth:
             login_url=self._login_url,
             csrf_token=self._csrf_token(state),
         )
+        scope[TOKENS_KEY] = self.tokens.bind(state, scope)
         if self.config.session_scope_key is not None:
             scope[self.config.session_scope_key] = state.app
         if self.config.set_user:
