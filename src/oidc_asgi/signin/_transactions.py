@@ -19,7 +19,9 @@ on which browsers send only ``SameSite=None`` cookies, so on https the transacti
 the callback path, and useless without the matching ``state``. Over plain http ``SameSite=None``
 is impossible (browsers require ``Secure``), so it stays ``Lax``; that works for loopback
 development because ``http://127.0.0.1:9000`` and ``http://127.0.0.1:8000`` are the same site
-(ports do not count), and the configuration warns for any other http origin.
+(ports do not count), and the configuration warns for any other http origin. An app on
+``http://localhost`` with a provider on another site sets ``cookie_secure=True``: browsers take
+``Secure`` cookies from localhost, so the cookie is ``SameSite=None; Secure`` there too.
 """
 
 from __future__ import annotations
@@ -64,7 +66,12 @@ class Transactions:
         self._signer = ValueSigner(secrets=config.secrets, purpose="transaction-index")
         secure = config.cookie_secure
         same_site: Any = "lax"
-        if config.response_mode == "form_post" and config.https and secure is not False:
+        # form_post needs SameSite=None, which browsers accept only with Secure: on https, or
+        # when cookie_secure=True was asked for explicitly (browsers take Secure cookies from
+        # http://localhost, so a provider on another site works in development too).
+        if config.response_mode == "form_post" and (
+            (config.https and secure is not False) or secure is True
+        ):
             same_site = "none"
         callback = config.base_path + (config.callback_path or "/callback")
         self.options = CookieOptions(
