@@ -27,10 +27,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from _services import free_port, missing
 from oidc_asgi.signin import OIDCAuth, get_context, get_user
 from oidc_asgi.testing import DevClient, DevProvider, DevProviderConfig
-
-from _services import free_port, missing
 
 CHROMIUM = os.environ.get("OIDC_ASGI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
