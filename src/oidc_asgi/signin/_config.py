@@ -122,6 +122,30 @@ def _check_api_token_settings(config: SignInConfig) -> None:
         )
 
 
+# Typical sizes, in bytes, of what a cookie session holds (RS256 tokens of common providers),
+# and the share base64 of the encrypted envelope adds: used only for the startup estimate.
+_ID_TOKEN_BYTES = 1100
+_ID_CLAIMS_BYTES = 700
+_JWT_ACCESS_TOKEN_BYTES = 1100
+_OPAQUE_ACCESS_TOKEN_BYTES = 300
+_REFRESH_TOKEN_BYTES = 500
+_USERINFO_BYTES = 400
+_ENVELOPE_FACTOR = 1.37
+_ONE_COOKIE = 4000
+
+
+def _session_estimate(config: SignInConfig) -> int:
+    """A rough cookie size for a session under ``config``: enough to warn, not to promise."""
+    size = _ID_TOKEN_BYTES + _ID_CLAIMS_BYTES
+    api = config.audience or any(k in config.authorization_params for k in ("audience", "resource"))
+    size += _JWT_ACCESS_TOKEN_BYTES if api else _OPAQUE_ACCESS_TOKEN_BYTES
+    if "offline_access" in config.scope:
+        size += _REFRESH_TOKEN_BYTES
+    if config.fetch_userinfo:
+        size += _USERINFO_BYTES
+    return int(size * _ENVELOPE_FACTOR)
+
+
 @dataclass(frozen=True, kw_only=True)
 class SignInConfig:
     """Settings of ``OIDCAuth``, keyword-only and validated here so mistakes fail at startup.
@@ -366,6 +390,44 @@ class SignInConfig:
                 SignInWarning,
                 stacklevel=3,
             )
+
+        self._startup_warnings()
+
+    def _startup_warnings(self) -> None:
+        """Settings that work but will likely hurt in a browser (SignInWarning)."""
+        if self.cookie_secure is True and not self.https and not is_loopback_url(self.base_url):
+            warnings.warn(
+                "cookie_secure=True with a plain http base_url: browsers neither store nor "
+                "send Secure cookies over http, so nobody stays signed in",
+                SignInWarning,
+                stacklevel=4,
+            )
+        issuer_host = urlsplit(self.issuer).hostname
+        if (
+            self.response_mode == "form_post"
+            and not self.https
+            and self.cookie_secure is not True
+            and is_loopback_url(self.base_url)
+            and issuer_host != urlsplit(self.base_url).hostname
+        ):
+            warnings.warn(
+                "form_post with a provider on another site over http: the login cookie is "
+                "SameSite=Lax and will not come with the provider's cross-site POST; set "
+                "cookie_secure=True (browsers accept Secure cookies from localhost) or use https",
+                SignInWarning,
+                stacklevel=4,
+            )
+        if self.session_store is None:
+            estimate = _session_estimate(self)
+            if estimate > _ONE_COOKIE:
+                warnings.warn(
+                    f"the session will likely be about {estimate} bytes with these scopes and "
+                    f"audiences (ID, access and refresh tokens), over one {_ONE_COOKIE}-byte "
+                    "cookie: it will be split over several cookies on every request; consider "
+                    "session_store=RedisStore(...) or MemoryStore()",
+                    SignInWarning,
+                    stacklevel=4,
+                )
 
     @property
     def https(self) -> bool:
