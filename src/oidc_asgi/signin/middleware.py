@@ -349,7 +349,9 @@ class OIDCAuth:
         )
         self._csrf_key = derive_keys(config.secrets, purpose="csrf")[0]
         # Issue 5: API tokens and back-channel logout live in their own modules.
-        shared = config.shared_state or default_shared_state(config.session_store, now=config.now)
+        shared = config.shared_state
+        if shared is None:
+            shared = default_shared_state(config.session_store, now=config.now)
         self.tokens = ApiTokens(
             config=config, provider=self.provider, sessions=self.sessions, shared=shared,
             distributed=not isinstance(shared, MemorySharedState),
