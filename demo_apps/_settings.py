@@ -80,7 +80,11 @@ VARIABLES: Mapping[str, tuple[str, frozenset[str], str]] = {
     "PORT": ("port", _ALL - {"daemon", "device"}, "port to listen on (native: loopback, 0=any)"),
     "APP_BASE_URL": ("app_base_url", frozenset({"webapp", "spa"}), "public URL of this app"),
     "SESSION_SECRET": ("session_secret", frozenset({"webapp"}), "session key, >= 32 chars"),
-    "SESSION_STORE": ("session_store", frozenset({"webapp"}), "cookie, memory or redis://..."),
+    "SESSION_STORE": (
+        "session_store",
+        frozenset({"webapp"}),
+        "memory (default), cookie, redis://...",
+    ),
     "OIDC_RESPONSE_MODE": ("response_mode", frozenset({"webapp"}), "query or form_post"),
     "DOWNSTREAM_AUDIENCE": ("downstream_audience", frozenset({"gateway"}), "downstream API id"),
     "DOWNSTREAM_API_URL": ("downstream_api_url", frozenset({"gateway"}), "downstream API URL"),
@@ -108,12 +112,13 @@ class SettingsError(ConfigurationError):
 class DemoSettings:
     """What one demo needs to run, checked at construction (see ``VARIABLES``).
 
-    Build it with ``load(name)`` (environment and flags) or directly in tests, where the
-    defaults already point at the development provider's default clients.
+    Build it with ``load(name)`` (environment and flags) or, in tests and other programs,
+    with ``DemoSettings.for_demo(name, **changes)`` (the defaults of ``name``: the development
+    provider's client for it, its port).
 
     Example::
 
-        settings = DemoSettings(demo="webapp", client_id="webapp", client_secret="webapp-secret")
+        settings = DemoSettings.for_demo("webapp", response_mode="form_post")
     """
 
     demo: DemoName
@@ -127,7 +132,7 @@ class DemoSettings:
     port: int = 0
     app_base_url: str = ""
     session_secret: str = ""
-    session_store: str = "cookie"
+    session_store: str = "memory"
     response_mode: ResponseMode = "query"
     downstream_audience: str = API_AUDIENCE
     downstream_api_url: str = API_URL
@@ -152,7 +157,7 @@ class DemoSettings:
             raise SettingsError("API_SCOPES", "must be scope names separated by spaces")
         if isinstance(self.port, bool) or not isinstance(self.port, int):
             raise SettingsError("PORT", "must be a whole number")
-        low = 0 if self.demo == "native" else 1
+        low = 0 if self.demo in ("native", "daemon", "device") else 1  # 0: any free port
         if not low <= self.port <= 65535:
             raise SettingsError("PORT", f"must be a number from {low} to 65535")
         if not self.app_base_url and self.demo in ("webapp", "spa"):
@@ -169,7 +174,7 @@ class DemoSettings:
                 raise SettingsError("SESSION_SECRET", "must be at least 32 characters long")
         store = self.session_store
         if store not in ("cookie", "memory") and not store.startswith(("redis://", "rediss://")):
-            raise SettingsError("SESSION_STORE", "must be cookie, memory or a redis:// URL")
+            raise SettingsError("SESSION_STORE", "must be memory, cookie or a redis:// URL")
         if self.response_mode not in get_args(ResponseMode):
             raise SettingsError("OIDC_RESPONSE_MODE", "must be query or form_post")
         if self.obo_mode not in get_args(OboMode):
@@ -180,6 +185,18 @@ class DemoSettings:
         origin = urlsplit(self.spa_origin)
         if origin.scheme not in ("http", "https") or not origin.netloc or origin.path:
             raise SettingsError("SPA_ORIGIN", "must be an origin such as http://127.0.0.1:8003")
+
+    @classmethod
+    def for_demo(cls, demo: DemoName, **changes: Any) -> DemoSettings:
+        """The default settings of ``demo`` with ``changes`` applied (checked).
+
+        Example::
+
+            settings = DemoSettings.for_demo("gateway", obo_mode="entra")
+        """
+        if demo not in DEMOS:
+            raise SettingsError("demo", f"must be one of {', '.join(DEMOS)}")
+        return cls(demo=demo, **{**_defaults(demo), **changes})
 
     def api(self, path: str) -> str:
         """The absolute URL of an API ``path``.
@@ -244,7 +261,7 @@ def load(
     """
     env = os.environ if environ is None else environ
     args = vars(_parser(name).parse_args(argv))
-    values = _defaults(name)
+    values: dict[str, Any] = {}
     for variable, (setting, used_by, _) in VARIABLES.items():
         if name not in used_by:
             continue
@@ -262,7 +279,7 @@ def load(
                 raise SettingsError("PORT", "must be a whole number") from None
         else:
             values[setting] = raw
-    return DemoSettings(demo=name, **values)
+    return DemoSettings.for_demo(name, **values)
 
 
 def fail(name: str, error: ConfigurationError) -> NoReturn:

@@ -8,8 +8,8 @@ which ``scopes``. CORS lets the SPA's origin (and only it) call the API from a b
 Run it: ``python -m demo_apps.api`` (port 8001).
 """
 
-from __future__ import annotations
-
+# No "from __future__ import annotations": FastAPI reads the routes' annotations at runtime,
+# and they name objects local to create_app.
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Sequence

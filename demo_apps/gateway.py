@@ -8,8 +8,8 @@ both identities: ``sub`` (the user) and ``act`` (who acts for the user: this gat
 Run it: ``python -m demo_apps.gateway`` (port 8002).
 """
 
-from __future__ import annotations
-
+# No "from __future__ import annotations": FastAPI reads the routes' annotations at runtime,
+# and they name objects local to create_app.
 import asyncio
 import contextlib
 import sys
