@@ -955,3 +955,118 @@ async def test_post_form_refuses_malformed_forms() -> None:
         await client.post_form(INTROSPECTION_URL, [("token", 5)])  # type: ignore[list-item]
     assert info.value.code == "invalid_form"
     assert endpoint.requests == []
+
+
+# --------------------------------------------------------------------------- revocation
+
+REVOKE_URL = "https://idp.example/oauth/revoke"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(httpx.Response(200), id="empty-200"),
+        pytest.param(httpx.Response(200, text="revoked"), id="text-200-body-ignored"),
+        pytest.param(httpx.Response(200, json={}), id="json-200"),
+    ],
+)
+async def test_revoke_any_200_is_success_rfc7009_2_2(answer: httpx.Response) -> None:
+    endpoint = Endpoint([answer])
+    client = make(endpoint, revocation_endpoint=REVOKE_URL)
+    await client.revoke(REFRESH, token_type_hint="refresh_token")
+    request = endpoint.requests[-1]
+    assert str(request.url) == REVOKE_URL
+    assert request.method == "POST"
+    assert endpoint.form == {"token": [REFRESH], "token_type_hint": ["refresh_token"]}
+    assert request.headers["authorization"].startswith("Basic ")  # client-authenticated (2.1)
+
+
+async def test_revoke_without_hint_and_with_explicit_endpoint() -> None:
+    endpoint = Endpoint([httpx.Response(200)])
+    await make(endpoint, auth_method="client_secret_post").revoke(ACCESS, endpoint=REVOKE_URL)
+    assert endpoint.form == {"token": [ACCESS], "client_id": ["app"], "client_secret": [SECRET]}
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "status"),
+    [
+        pytest.param(httpx.Response(400, json={"error": "unsupported_token_type"}),
+                     "unsupported_token_type", 400, id="unsupported-token-type-rfc7009-2.2.1"),
+        pytest.param(httpx.Response(401, json={"error": "invalid_client"}), "invalid_client",
+                     401, id="invalid-client"),
+        pytest.param(httpx.Response(400, json={"error": "invalid_request"}), "invalid_request",
+                     400, id="invalid-request"),
+    ],
+)  # fmt: skip
+async def test_revoke_errors_are_oauth_errors(
+    answer: httpx.Response, error: str, status: int
+) -> None:
+    endpoint = Endpoint([answer])
+    with pytest.raises(OAuthError) as info:
+        await make(endpoint, revocation_endpoint=REVOKE_URL).revoke(REFRESH)
+    assert (info.value.error, info.value.status_code) == (error, status)
+    assert REFRESH not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("answer", "code"),
+    [
+        pytest.param(httpx.ConnectError("refused"), "provider_unreachable", id="connect-error"),
+        pytest.param(httpx.ReadTimeout("slow"), "provider_timeout", id="read-timeout"),
+        pytest.param(httpx.Response(503, headers={"Retry-After": "3"}), "provider_http_error",
+                     id="http-503-retry-later-rfc7009-2.2.1"),
+        pytest.param(httpx.Response(429), "provider_rate_limited", id="http-429"),
+        pytest.param(httpx.Response(500, text="boom"), "provider_http_error", id="http-500"),
+        pytest.param(httpx.Response(400, text="nope"), "provider_bad_response", id="400-not-json"),
+        pytest.param(httpx.Response(400, json={"message": "no"}), "provider_bad_response",
+                     id="400-without-error-member"),
+        pytest.param(httpx.Response(307, headers={"Location": "https://evil.example/r"}),
+                     "provider_redirect", id="redirect-not-followed"),
+    ],
+)  # fmt: skip
+async def test_revoke_faults_become_provider_unavailable(
+    answer: httpx.Response | Exception, code: str
+) -> None:
+    endpoint = Endpoint([answer])
+    with pytest.raises(ProviderUnavailable) as info:
+        await make(endpoint, revocation_endpoint=REVOKE_URL).revoke(REFRESH)
+    assert info.value.code == code
+    assert REFRESH not in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("settings", "args", "code"),
+    [
+        pytest.param({}, {}, "missing_revocation_endpoint", id="no-endpoint"),
+        pytest.param({"revocation_endpoint": REVOKE_URL}, {"token_type_hint": ""},
+                     "invalid_token_type_hint", id="empty-hint"),
+        pytest.param({"revocation_endpoint": REVOKE_URL}, {"token": ""}, "missing_token",
+                     id="empty-token"),
+    ],
+)  # fmt: skip
+async def test_revoke_refuses_bad_arguments(
+    settings: dict[str, Any], args: dict[str, Any], code: str
+) -> None:
+    endpoint = Endpoint([httpx.Response(200)])
+    token = args.pop("token", REFRESH)
+    with pytest.raises(ConfigurationError) as info:
+        await make(endpoint, **settings).revoke(token, **args)
+    assert info.value.code == code
+    assert not endpoint.requests
+
+
+def test_revocation_endpoint_must_be_https() -> None:
+    with pytest.raises(ConfigurationError):
+        make(Endpoint([httpx.Response(200)]), revocation_endpoint="http://idp.example/revoke")
+
+
+async def test_from_provider_takes_the_revocation_endpoint() -> None:
+    @dataclass(frozen=True)
+    class Meta(_Meta):
+        revocation_endpoint: str | None = REVOKE_URL
+
+    client = await OAuthClient.from_provider(
+        _Source(Meta(issuer=ISSUER, token_endpoint=TOKEN_URL)), client_id="app", auth_method="none"
+    )
+    assert client.revocation_endpoint == REVOKE_URL

@@ -386,3 +386,40 @@ async def test_on_behalf_of_cache_never_shares_between_users(peer: Peer) -> None
         assert peer.provider.verify_jwt(tokens.access_token)["sub"] == user
     assert seen == {"alice": "alice", "bob": "bob"}
     assert peer.counter.token_requests == 3  # alice's second incoming token is a new subject
+
+
+# --------------------------------------------------------------------------- revocation
+
+
+async def test_revoked_refresh_token_no_longer_refreshes_rfc7009_2_1(peer: Peer) -> None:
+    provider = Provider(peer.provider.issuer, http_client=peer.http, now=peer.clock)
+    client = await OAuthClient.from_provider(
+        provider, client_id="webapp", client_secret="webapp-secret", http_client=peer.http,
+        now=peer.clock,
+    )  # fmt: skip
+    assert client.revocation_endpoint == peer.provider.endpoint("revoke")
+    verifier = "v" * 50
+    tokens = await client.authorization_code(
+        code=await _authorization_code(peer, verifier),
+        redirect_uri="http://127.0.0.1:8000/callback",
+        code_verifier=verifier,
+    )
+    assert tokens.refresh_token is not None
+    await client.revoke(tokens.refresh_token, token_type_hint="refresh_token")
+    await client.revoke(tokens.refresh_token)  # again: still 200 (section 2.2)
+    with pytest.raises(OAuthError) as info:
+        await client.refresh(refresh_token=tokens.refresh_token)
+    assert info.value.error == "invalid_grant"
+    # Section 2.1: the grant's access tokens went with the refresh token.
+    assert peer.provider.active_token(tokens.access_token) is None
+
+
+async def test_revoke_with_an_unknown_hint_is_unsupported_token_type(peer: Peer) -> None:
+    client = peer.client("webapp", client_secret="webapp-secret")
+    with pytest.raises(OAuthError) as info:
+        await client.revoke(
+            "anything",
+            token_type_hint="id_token",
+            endpoint=peer.provider.endpoint("revoke"),
+        )
+    assert info.value.error == "unsupported_token_type"

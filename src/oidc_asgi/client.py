@@ -296,6 +296,7 @@ class OAuthClient:
         assertion_audience: AssertionAudience = "token_endpoint",
         issuer: str | None = None,
         device_authorization_endpoint: str | None = None,
+        revocation_endpoint: str | None = None,
         http_client: httpx.AsyncClient | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         max_response_bytes: int = DEFAULT_MAX_BYTES,
@@ -333,8 +334,15 @@ class OAuthClient:
                 allow_insecure_http=allow_insecure_http,
                 what="device_authorization_endpoint",
             )
+        if revocation_endpoint is not None:
+            require_https(
+                revocation_endpoint,
+                allow_insecure_http=allow_insecure_http,
+                what="revocation_endpoint",
+            )
         self.token_endpoint = token_endpoint
         self.device_authorization_endpoint = device_authorization_endpoint
+        self.revocation_endpoint = revocation_endpoint
         self._allow_insecure_http = allow_insecure_http
         self.issuer = issuer
         self.timeout = timeout
@@ -431,6 +439,9 @@ class OAuthClient:
         device = getattr(metadata, "device_authorization_endpoint", None)
         if isinstance(device, str):
             settings.setdefault("device_authorization_endpoint", device)
+        revocation = getattr(metadata, "revocation_endpoint", None)
+        if isinstance(revocation, str):
+            settings.setdefault("revocation_endpoint", revocation)
         return cls(client_id=client_id, token_endpoint=token_endpoint, **settings)
 
     def __repr__(self) -> str:
@@ -477,6 +488,73 @@ class OAuthClient:
                     "form must hold (name, value) string pairs", code="invalid_form"
                 )
         return await self._post(url, items)
+
+    async def revoke(
+        self,
+        token: str,
+        *,
+        token_type_hint: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        """Revoke a token at the revocation endpoint (RFC 7009 section 2.1), as this client.
+
+        ``token_type_hint`` is ``"access_token"``, ``"refresh_token"`` or a registered
+        extension (section 4.1.2); a server that does not support it answers
+        ``unsupported_token_type``. Revoking a refresh token normally revokes the access tokens
+        of the same grant too (section 2.1). Any 200 answer is success, whatever its body
+        (section 2.2): also for a token the server does not know or that already expired.
+        An error object
+        (``unsupported_token_type``, ``invalid_client``, ...; section 2.2.1) raises
+        ``OAuthError``; timeouts, 5xx (503 asks to retry later) and garbage raise
+        ``ProviderUnavailable``. ``endpoint`` overrides ``revocation_endpoint``, which
+        ``from_provider`` takes from discovery; with neither, ``ConfigurationError``
+        (``missing_revocation_endpoint``).
+
+        Example::
+
+            await client.revoke(tokens.refresh_token, token_type_hint="refresh_token")
+        """
+        url = endpoint if endpoint is not None else self.revocation_endpoint
+        if url is None:
+            raise ConfigurationError(
+                "this client has no revocation_endpoint", code="missing_revocation_endpoint"
+            )
+        if not _is_str(token):
+            raise ConfigurationError("revoke needs a token", code="missing_token")
+        if token_type_hint is not None and not _is_str(token_type_hint):
+            raise ConfigurationError(
+                "token_type_hint must be a non-empty string", code="invalid_token_type_hint"
+            )
+        form = {"token": token}
+        if token_type_hint is not None:
+            form["token_type_hint"] = token_type_hint
+        auth_form, headers = await self._client_auth(url)
+        form.update(auth_form)
+        try:
+            # A 200 needs no body (section 2.2), so it is not parsed: fetch_json reports any
+            # status outside ``accept`` before reading the body, and 200 is handled there.
+            answer = await fetch_json(
+                self._client(),
+                url,
+                form=form,
+                headers=headers,
+                timeout=self.timeout,
+                max_bytes=self.max_response_bytes,
+                accept=(400, 401, 403),
+                allow_insecure_http=self._allow_insecure_http,
+            )
+        except ProviderStatusError as exc:
+            if exc.status_code == 200:
+                return
+            if exc.status_code == 429:
+                exc.code = "provider_rate_limited"
+            raise
+        if _is_str(answer.data.get("error")):
+            raise _oauth_error(answer.data, answer.status)
+        raise ProviderUnavailable(
+            f"{safe_url(url)} answered HTTP {answer.status} without an OAuth error",
+            code="provider_bad_response",
+        )
 
     # ----------------------------------------------------------------------- grants
 
