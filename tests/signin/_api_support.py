@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -15,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oidc_asgi.signin import UserTokenAuth, get_access_token, get_user
-from oidc_asgi.testing import DevClient, DevProviderConfig
+from oidc_asgi.testing import DevClient, DevProvider, DevProviderConfig
 
 from ._support import APP, ISSUER, provider_config
 
@@ -23,6 +24,7 @@ API1 = "http://127.0.0.1:8001/api"
 API2 = "http://127.0.0.1:8002/api"
 OFFLINE_SCOPE = ("openid", "profile", "email", "offline_access")
 DOWNSTREAM = "http://downstream.test"
+EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 def bcl_provider_config() -> DevProviderConfig:
@@ -118,3 +120,34 @@ def token_app(downstream: ASGIApp | None = None, **auth_settings: Any) -> Starle
             Route("/private", whoami),
         ]
     )
+
+
+def claims_for(provider: DevProvider, sid: str | None, **changes: Any) -> dict[str, Any]:
+    """The valid logout token the conformance suite builds (oidf-rp-tests.md)."""
+    now = int(provider.now())
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "sub": "alice",
+        "aud": "rp",
+        "iat": now,
+        "exp": now + 120,
+        "jti": str(uuid.uuid4()),
+        "events": {EVENT: {}},
+    }
+    if sid is not None:
+        claims["sid"] = sid
+    for name, value in changes.items():
+        if value is None:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    return claims
+
+
+def signed(provider: DevProvider, claims: dict[str, Any], alg: str = "RS256") -> str:
+    return provider.signing_key(alg).sign(claims, typ="logout+jwt")
+
+
+def sid_of(provider: DevProvider) -> str:
+    [session] = provider.state.sessions.values()
+    return session.sid

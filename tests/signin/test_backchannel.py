@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -16,10 +15,9 @@ from oidc_asgi.sessions import MemoryStore
 from oidc_asgi.signin import OIDCAuth
 from oidc_asgi.testing import DevProvider, KeyRing
 
-from ._api_support import OFFLINE_SCOPE, bcl_provider_config, token_app
-from ._support import APP, ISSUER, Clock, Harness
+from ._api_support import OFFLINE_SCOPE, bcl_provider_config, claims_for, sid_of, signed, token_app
+from ._support import APP, Clock, Harness
 
-EVENT = "http://schemas.openid.net/event/backchannel-logout"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 INVALID = {
     "error": "invalid_request",
@@ -49,32 +47,6 @@ def rp(h: Harness, **overrides: Any) -> OIDCAuth:
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def claims_for(provider: DevProvider, sid: str | None, **changes: Any) -> dict[str, Any]:
-    """The valid logout token the conformance suite builds (oidf-rp-tests.md)."""
-    now = int(provider.now())
-    claims: dict[str, Any] = {
-        "iss": ISSUER,
-        "sub": "alice",
-        "aud": "rp",
-        "iat": now,
-        "exp": now + 120,
-        "jti": str(uuid.uuid4()),
-        "events": {EVENT: {}},
-    }
-    if sid is not None:
-        claims["sid"] = sid
-    for name, value in changes.items():
-        if value is None:
-            claims.pop(name, None)
-        else:
-            claims[name] = value
-    return claims
-
-
-def signed(provider: DevProvider, claims: dict[str, Any], alg: str = "RS256") -> str:
-    return provider.signing_key(alg).sign(claims, typ="logout+jwt")
 
 
 def unsigned(provider: DevProvider, claims: dict[str, Any], alg: str = "RS256") -> str:
@@ -136,11 +108,6 @@ CONFORMANCE: list[Any] = [
         id="lt-expired-2.6-step4",
     ),
 ]
-
-
-def sid_of(provider: DevProvider) -> str:
-    [session] = provider.state.sessions.values()
-    return session.sid
 
 
 def assert_no_leak(response: httpx.Response, token: str) -> None:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from starlette.requests import HTTPConnection
 
 from oidc_asgi.client import OAuthClient
-from oidc_asgi.errors import ConfigurationError, OAuthError, ProviderUnavailable
+from oidc_asgi.errors import ConfigurationError, OAuthError, OIDCError, ProviderUnavailable
 from oidc_asgi.provider import Provider
 from oidc_asgi.sessions import SessionCodec
 from oidc_asgi.sessions.revocation import SharedState, shared_key
@@ -475,19 +475,32 @@ class ApiTokens:
             applied = _apply(stored, entry) if isinstance(stored, dict) else None
             return current if applied is None else {**current, "u": applied}
 
-        await self._sessions.save(
-            {**loaded.data, "u": updated},
-            previous=loaded,
-            cookies=state.cookies,
-            https=self.config.https,
-            merge=merge,
-        )
+        # Read first: parallel requests following the same grace entry find it applied by the
+        # first of them and write nothing (no compare-and-set storm).
         fresh = await self._sessions.load(state.cookies)
-        if fresh is not None:
+        stored = None if fresh is None else fresh.data.get("u")
+        if fresh is None or not isinstance(stored, dict):
+            return  # ended meanwhile: nothing to write back, this request keeps its tokens
+        applied = _apply(stored, entry)
+        if applied is not None:
+            try:
+                await self._sessions.save(
+                    {**fresh.data, "u": applied},
+                    previous=fresh,
+                    cookies=state.cookies,
+                    https=self.config.https,
+                    merge=merge,
+                )
+            except OIDCError as exc:
+                if exc.code != "session_store_conflict":
+                    raise
+                state.auth_changed = True  # written (merged) at response start instead
+                return
+            fresh = await self._sessions.load(state.cookies)
+            stored = None if fresh is None else fresh.data.get("u")
+        if fresh is not None and isinstance(stored, dict):
             state.loaded = fresh
-            stored = fresh.data.get("u")
-            if isinstance(stored, dict):
-                state.auth = stored
+            state.auth = stored
 
     async def _end(self, state: _State) -> None:
         state.clear = True
