@@ -4,7 +4,9 @@ A Starlette app wrapped in ``OIDCAuth``: the middleware serves ``/login``, ``/ca
 ``/logout`` (POST) and keeps the user in an encrypted session (cookie, memory or Redis). The
 app's own routes: ``/`` (public: says who is signed in), ``/profile`` (sign-in required; HTML,
 or the ID token's claims as JSON for ``Accept: application/json``), ``/messages`` (sign-in
-required; calls the API's ``/api/messages`` with the user's access token).
+required; calls the API's ``/api/messages`` with the user's access token, refreshed when it is
+about to expire). The middleware also serves ``/backchannel-logout``: when the user signs out
+at the provider, the provider tells this app, which ends the session.
 
 Run it: ``python -m demo_apps.webapp`` (port 8000).
 """
@@ -12,7 +14,8 @@ Run it: ``python -m demo_apps.webapp`` (port 8000).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import httpx
 from starlette.applications import Starlette
@@ -22,8 +25,17 @@ from starlette.routing import Route
 
 from demo_apps._pages import escape, json_block, page
 from demo_apps._settings import DemoSettings, load, serve
+from oidc_asgi import DownstreamChallenge, ProviderUnavailable
 from oidc_asgi.sessions import MemoryStore, SessionStore
-from oidc_asgi.signin import OIDCAuth, get_context, get_user, login_required
+from oidc_asgi.signin import (
+    LoginRequired,
+    OIDCAuth,
+    SignInConfig,
+    UserTokenAuth,
+    get_context,
+    get_user,
+    login_required,
+)
 
 __all__ = ["create_app", "main"]
 
@@ -97,9 +109,39 @@ def create_app(
         app = create_app(load("webapp"), http_client=provider.asgi_client())
     """
     settings = settings or load("webapp", [])
-    app = Starlette(routes=[Route("/", home), Route("/profile", profile)])
-    app.add_middleware(
-        OIDCAuth,
+    api = api_client or httpx.AsyncClient(timeout=10)
+
+    @login_required
+    async def messages(request: Request) -> Response:
+        # The user's access token for the API, from the session; refreshed if about to expire.
+        auth = UserTokenAuth(request, audience=settings.api_audience)
+        try:
+            answer = await api.get(settings.api("/api/messages"), auth=auth)
+        except DownstreamChallenge:  # the API wants a stronger or fresher sign-in
+            raise LoginRequired(reason="step_up_required") from None
+        except (ProviderUnavailable, httpx.TransportError):
+            body = '<p class="error">The API or the provider cannot be reached. Try again.</p>'
+            return HTMLResponse(page("Messages", body, nav=_nav(request)), status_code=503)
+        data = answer.json()
+        if "application/json" in request.headers.get("accept", ""):
+            return JSONResponse(data, status_code=answer.status_code)
+        body = (
+            f"<p>The API answered <b>{answer.status_code}</b> to "
+            f"<code>GET {escape(settings.api('/api/messages'))}</code>, called with your "
+            "access token:</p>" + json_block(data)
+        )
+        return HTMLResponse(page("Messages", body, nav=_nav(request)))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if api_client is None:
+            await api.aclose()
+
+    routes = [Route("/", home), Route("/profile", profile), Route("/messages", messages)]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    # Built here, not on the first request, so a bad setting stops the demo at startup.
+    config = SignInConfig(
         issuer=settings.issuer,
         client_id=settings.client_id,
         client_secret=settings.client_secret,
@@ -112,6 +154,8 @@ def create_app(
         session_store=session_store(settings),
         http_client=http_client,
     )
+    # /login, /callback, /logout (POST) and /backchannel-logout are served by OIDCAuth.
+    app.add_middleware(OIDCAuth, config=config)
     return app
 
 

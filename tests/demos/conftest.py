@@ -21,6 +21,7 @@ if ROOT not in sys.path:
 from demo_apps import api  # noqa: E402
 from demo_apps._settings import DemoSettings  # noqa: E402
 from demo_apps.launcher import provider_config  # noqa: E402
+
 from oidc_asgi.testing import DevProvider, KeyRing  # noqa: E402
 
 from ._support import API, Demo  # noqa: E402

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-
 from demo_apps import daemon, device, native
 from demo_apps._settings import DemoSettings
+
 from oidc_asgi import FileTokenStorage
 
 from ._support import GATEWAY_AUDIENCE, Demo
@@ -158,7 +158,8 @@ async def test_native_signs_in_through_the_loopback(demo: Demo, tmp_path: Path) 
     )  # fmt: skip
     assert code == 0, out.getvalue()
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/callback", browser.redirect_uri)
-    assert browser.final is not None and browser.final.status_code == 200
+    assert browser.final is not None
+    assert browser.final.status_code == 200
     first, body = answer(out)
     assert first == "GET http://127.0.0.1:8001/api/messages -> 200"
     assert body["sub"] == "alice"

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-
 from demo_apps import gateway
 from demo_apps._settings import DemoSettings, OboMode
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-
 from demo_apps import webapp
 from demo_apps._settings import DemoSettings
+
+from oidc_asgi.signin import SignInWarning
 from oidc_asgi.testing import sign_in
 
 from ._support import ISSUER, WEBAPP, Demo
@@ -42,7 +44,8 @@ async def test_home_is_public(demo: Demo) -> None:
     assert response.status_code == 200
     assert "Nobody is signed in" in response.text
     assert 'href="/login"' in response.text
-    assert "<script" not in response.text and "http" not in response.text.split("<main>")[0]
+    assert "<script" not in response.text
+    assert "http" not in response.text.split("<main>")[0]
 
 
 @pytest.mark.parametrize(
@@ -108,3 +111,61 @@ async def test_logout_without_csrf_token_is_refused(demo: Demo) -> None:
         still = await client.get("/", headers=BROWSER)
     assert response.status_code == 403
     assert "Signed in as" in still.text
+
+
+@pytest.mark.parametrize(
+    "store", [pytest.param("memory", id="memory-store"), pytest.param("cookie", id="cookie-store")]
+)
+async def test_messages_calls_the_api_with_the_users_token(demo: Demo, store: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SignInWarning)  # cookie sessions may span two cookies
+        async with browser(demo, session_store=store) as client:
+            await sign_in(client, demo.provider, username="bob")
+            data = (await client.get("/messages", headers={"accept": "application/json"})).json()
+            page = await client.get("/messages", headers=BROWSER)
+    assert data["sub"] == "bob"
+    assert data["client_id"] == "webapp"
+    assert data["scopes"] == ["read:messages", "write:messages"]
+    assert data["messages"][0]["from"] == "oidc-asgi"
+    assert page.status_code == 200
+    assert "The API answered <b>200</b>" in page.text
+
+
+async def test_sign_in_asks_for_offline_access_and_the_api(demo: Demo) -> None:
+    """A refresh token (to renew the API token) bound to the API as resource (RFC 8707)."""
+    async with browser(demo) as client:
+        await sign_in(client, demo.provider)
+    grants = [g for g in demo.provider.state.grants.values() if g.client_id == "webapp"]
+    assert len(grants) == 1
+    assert "offline_access" in grants[0].scope
+    assert grants[0].resources == ("http://127.0.0.1:8001/api",)
+    assert any(
+        t.kind == "refresh_token" and t.grant_id == grants[0].id
+        for t in demo.provider.state.tokens.values()
+    )
+
+
+@pytest.mark.parametrize(
+    "store", [pytest.param("memory", id="memory-store"), pytest.param("cookie", id="cookie-store")]
+)
+async def test_backchannel_logout_ends_the_session(demo: Demo, store: str) -> None:
+    """Back-Channel Logout 1.0 section 2.7: the provider's logout token ends the session."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SignInWarning)  # cookie sessions may span two cookies
+        async with browser(demo, session_store=store) as client:
+            await sign_in(client, demo.provider)
+            assert "Signed in as" in (await client.get("/", headers=BROWSER)).text
+            deliveries = await demo.provider.backchannel_logout(sub="alice")
+            after = await client.get("/", headers=BROWSER)
+            profile = await client.get("/profile", headers={"accept": "application/json"})
+    assert [d.status_code for d in deliveries] == [200]
+    assert deliveries[0].uri == f"{WEBAPP}/backchannel-logout"
+    assert "Nobody is signed in" in after.text
+    assert profile.status_code == 401
+
+
+async def test_backchannel_logout_refuses_garbage(demo: Demo) -> None:
+    async with browser(demo) as client:
+        response = await client.post("/backchannel-logout", data={"logout_token": "x.y.z"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
