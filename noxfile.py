@@ -66,7 +66,7 @@ def typecheck(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """Run the demos against the bundled development provider."""
     _install(session)
-    session.run("python", "-m", "oidc_asgi.testing", *session.posargs)
+    session.run("python", "-m", "demo_apps", *session.posargs)
 
 
 @nox.session(python=NEWEST)

@@ -32,7 +32,7 @@ from demo_apps._settings import DemoName, fail, load
 from oidc_asgi import ConfigurationError
 from oidc_asgi.testing import DevProvider, DevProviderConfig
 
-__all__ = ["Service", "build", "demo_environ", "main", "provider_config"]
+__all__ = ["Service", "build", "demo_environ", "main", "provider_config", "with_cors"]
 
 HOST = "127.0.0.1"
 PROVIDER_PORT = 9000
@@ -74,6 +74,22 @@ def provider_config(offset: int = 0) -> DevProviderConfig:
     return DevProviderConfig.from_mapping(json.loads(_shift(json.dumps(data), offset)))
 
 
+def with_cors(provider: ASGIApp, spa_origin: str) -> ASGIApp:
+    """The provider as the SPA needs it: its JavaScript fetches discovery and the token
+    endpoint from another origin, so those answers carry CORS headers for ``spa_origin``.
+
+    Example::
+
+        app = with_cors(DevProvider(provider_config()), "http://127.0.0.1:8003")
+    """
+    return CORSMiddleware(
+        provider,
+        allow_origins=[spa_origin],
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type", "Authorization"],
+    )
+
+
 def demo_environ(
     name: DemoName, offset: int = 0, environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -107,14 +123,7 @@ def build(offset: int = 0, environ: Mapping[str, str] | None = None) -> list[Ser
         services = build(offset=0)
     """
     config = provider_config(offset)
-    spa_origin = f"http://{HOST}:{PORTS['spa'] + offset}"
-    # The SPA calls the provider from the browser: discovery and the token endpoint need CORS.
-    provider = CORSMiddleware(
-        DevProvider(config),
-        allow_origins=[spa_origin],
-        allow_methods=["GET", "POST"],
-        allow_headers=["Content-Type", "Authorization"],
-    )
+    provider = with_cors(DevProvider(config), f"http://{HOST}:{PORTS['spa'] + offset}")
     services = [Service("provider", PROVIDER_PORT + offset, provider, config.issuer, "provider")]
     factories: dict[DemoName, Any] = {
         "webapp": webapp.create_app,
