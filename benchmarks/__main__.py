@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from benchmarks import bench_signin, bench_tokens
+from benchmarks import bench_bearer, bench_signin, bench_tokens
 
 
 def main() -> None:
     bench_tokens.main()
+    bench_bearer.main()
     bench_signin.main()
 
 

@@ -31,6 +31,7 @@ from oidc_asgi.errors import ConfigurationError, OIDCError, ProviderUnavailable,
 __all__ = ["BearerAuth", "swagger_ui_init_oauth"]
 
 WS_POLICY_VIOLATION = 1008
+_MAX_SCOPE_SETS = 1024  # distinct Security(scopes=...) lists remembered (one per route, usually)
 
 
 class BearerAuth(SecurityScheme):
@@ -75,6 +76,8 @@ class BearerAuth(SecurityScheme):
             "token_url": token_url,
         }
         self.rules = tuple(rules)
+        # Per route scope list -> its rules, built once (a route's scopes never change).
+        self._rules_for: dict[tuple[str, ...], tuple[Rule, ...]] = {}
 
     @property
     def authorization_url(self) -> str | None:
@@ -150,17 +153,23 @@ class BearerAuth(SecurityScheme):
             )
             self._endpoints["token_url"] = self.token_url or meta.token_endpoint
 
+    def _route_rules(self, scopes: tuple[str, ...]) -> tuple[Rule, ...]:
+        rules = self._rules_for.get(scopes)
+        if rules is None:
+            rules = (Scopes(*scopes), *self.rules) if scopes else self.rules
+            if len(self._rules_for) < _MAX_SCOPE_SETS:
+                self._rules_for[scopes] = rules
+        return rules
+
     async def __call__(self, conn: HTTPConnection, security_scopes: SecurityScopes) -> Principal:
         validator = self.validator
-        rules: list[Rule] = []
-        if security_scopes.scopes:
-            rules.append(Scopes(*security_scopes.scopes))
-        rules.extend(self.rules)
+        scope = conn.scope
         try:
+            rules = self._route_rules(tuple(security_scopes.scopes))
             form_tokens = None
-            if isinstance(conn, Request) and validator.wants_form(conn.scope):
+            if validator.wants_form(scope) and isinstance(conn, Request):
                 form_tokens = validator.form_tokens(await conn.body())
-            return await validator.authenticate(conn.scope, form_tokens=form_tokens, rules=rules)
+            return await validator.authenticate(scope, form_tokens=form_tokens, rules=rules)
         except (TokenError, ProviderUnavailable, ConfigurationError) as exc:
             raise self._exception(exc, conn) from None
 
