@@ -17,6 +17,7 @@ from oidc_asgi._http import is_loopback_url, require_https
 from oidc_asgi.errors import ConfigurationError
 from oidc_asgi.sessions.revocation import SharedState
 from oidc_asgi.sessions.stores import SessionStore
+from oidc_asgi.signin._proxies import parse_trusted_proxies
 
 __all__ = ["ENV_VARIABLES", "SignInConfig", "SignInWarning"]
 
@@ -66,6 +67,7 @@ ENV_VARIABLES: Mapping[str, str] = MappingProxyType(
         "OIDC_FETCH_USERINFO": "fetch_userinfo",
         "OIDC_PROTECT": "protect",
         "OIDC_PUBLIC_PATHS": "public_paths",
+        "OIDC_TRUSTED_PROXIES": "trusted_proxies",
     }
 )
 
@@ -170,6 +172,8 @@ class SignInConfig:
     check; add ``"GET"`` to ``logout_methods`` to allow links), ``post_logout_path`` (the
     landing after provider logout, which checks the logout ``state``). ``idp_logout`` sends the
     user to the provider's ``end_session_endpoint`` when it has one (RP-Initiated Logout 1.0).
+    ``revoke_tokens_on_logout`` also revokes the session's refresh and access tokens at the
+    provider's ``revocation_endpoint`` (RFC 7009); a failure there is logged and logout goes on.
 
     Protection: ``protect`` lists path prefixes that need sign-in (``("/",)`` for everything),
     ``public_paths`` carves exceptions out of it. A browser navigation is redirected to the
@@ -182,6 +186,10 @@ class SignInConfig:
     ``max_transactions`` bound the per-login cookies. ``session_scope_key`` is where the app's
     session dict goes in the ASGI scope (``"session"``, so ``request.session`` works; ``None``
     to leave it alone). ``set_user`` fills ``scope["user"]``/``scope["auth"]``.
+    ``trusted_proxies`` (IP addresses or CIDR blocks; ``OIDC_TRUSTED_PROXIES``, space-separated)
+    are the peers whose ``Forwarded`` / ``X-Forwarded-Proto`` / ``X-Forwarded-Host`` headers say
+    how the browser reached the app: they may add ``Secure`` to cookies and name another
+    same-site ``Origin`` for the logout check; from any other peer these headers are ignored.
 
     API tokens (``get_access_token``, ``UserTokenAuth``): ``token_min_ttl`` is how long a
     token must stay valid or it is refreshed first; ``refresh_grace`` how long a refresh result
@@ -230,6 +238,7 @@ class SignInConfig:
     logout_methods: frozenset[LogoutMethod] = frozenset({"POST"})
     post_logout_path: str | None = "/logged-out"
     idp_logout: bool = True
+    revoke_tokens_on_logout: bool = False
     default_return_to: str = "/"
     protect: Sequence[str] = ()
     public_paths: Sequence[str] = ()
@@ -241,6 +250,7 @@ class SignInConfig:
     transaction_cookie: str = "oidc_tx"
     cookie_secure: bool | Literal["auto"] = "auto"
     cookie_domain: str | None = None
+    trusted_proxies: Sequence[str] = ()
     transaction_ttl: int = 600
     max_transactions: int = 5
     session_scope_key: str | None = "session"
@@ -375,6 +385,7 @@ class SignInConfig:
         if isinstance(self.max_transactions, bool) or not 1 <= self.max_transactions <= 20:
             raise ConfigurationError("max_transactions must be 1..20", code="invalid_setting")
         _check_api_token_settings(self)
+        object.__setattr__(self, "trusted_proxies", parse_trusted_proxies(self.trusted_proxies))
         if self.cookie_secure not in (True, False, "auto"):
             raise ConfigurationError(
                 "cookie_secure must be True, False or 'auto'", code="invalid_cookie_secure"
@@ -479,7 +490,7 @@ class SignInConfig:
                 continue
             if name == "secrets":
                 values[name] = tuple(raw.replace(",", " ").split())
-            elif name in ("scope", "protect", "public_paths"):
+            elif name in ("scope", "protect", "public_paths", "trusted_proxies"):
                 values[name] = tuple(raw.split())
             elif name == "fetch_userinfo":
                 if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):

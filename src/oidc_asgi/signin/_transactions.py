@@ -85,21 +85,30 @@ class Transactions:
         """The cookie name of the transaction whose state is ``state``."""
         return f"{self._prefix}.{state_hash(state)}"
 
-    def start(self, state: str, data: Mapping[str, Any], cookies: Mapping[str, str]) -> list[str]:
-        """``Set-Cookie`` values for a new transaction, evicting the oldest over the cap."""
+    def start(
+        self,
+        state: str,
+        data: Mapping[str, Any],
+        cookies: Mapping[str, str],
+        *,
+        https: bool | None = None,
+    ) -> list[str]:
+        """``Set-Cookie`` values for a new transaction, evicting the oldest over the cap.
+
+        ``https`` is whether the browser's request came over https (``base_url`` by default).
+        """
+        https = self._https if https is None else https
         name = self.name(state)
         value = self.codec.encode(data, cookie_name=name)
-        headers = [self.options.set_cookie(name, value, https=self._https, max_age=self._ttl)]
+        headers = [self.options.set_cookie(name, value, https=https, max_age=self._ttl)]
         now = self._now()
         entries = [(h, t) for h, t in self._read_index(cookies) if now - t < self._ttl]
         entries.append((name.rsplit(".", 1)[1], now))
         entries.sort(key=lambda entry: entry[1])
         while len(entries) > self._cap:
             evicted, _ = entries.pop(0)
-            headers.append(
-                self.options.expire_cookie(f"{self._prefix}.{evicted}", https=self._https)
-            )
-        headers.append(self._write_index(entries))
+            headers.append(self.options.expire_cookie(f"{self._prefix}.{evicted}", https=https))
+        headers.append(self._write_index(entries, https))
         return headers
 
     def open(self, state: str, cookies: Mapping[str, str]) -> dict[str, Any]:
@@ -116,17 +125,20 @@ class Transactions:
             raise OIDCError("login transaction unreadable", code="unknown_state") from None
         return decoded.data
 
-    def finish(self, state: str | None, cookies: Mapping[str, str]) -> list[str]:
+    def finish(
+        self, state: str | None, cookies: Mapping[str, str], *, https: bool | None = None
+    ) -> list[str]:
         """``Set-Cookie`` values removing the transaction of ``state`` (success or error)."""
+        https = self._https if https is None else https
         headers: list[str] = []
         if state is not None:
             name = self.name(state)
-            headers.append(self.options.expire_cookie(name, https=self._https))
+            headers.append(self.options.expire_cookie(name, https=https))
             entries = self._read_index(cookies)
             if entries:
                 kept = [(h, t) for h, t in entries if h != name.rsplit(".", 1)[1]]
                 if len(kept) != len(entries):
-                    headers.append(self._write_index(kept))
+                    headers.append(self._write_index(kept, https))
         return headers
 
     def _read_index(self, cookies: Mapping[str, str]) -> list[tuple[str, float]]:
@@ -140,10 +152,10 @@ class Transactions:
                 entries.append((hashed, float(stamp)))
         return entries[: 4 * self._cap]
 
-    def _write_index(self, entries: Sequence[tuple[str, float]]) -> str:
+    def _write_index(self, entries: Sequence[tuple[str, float]], https: bool) -> str:
         if not entries:
-            return self.index_options.expire_cookie(self._prefix, https=self._https)
+            return self.index_options.expire_cookie(self._prefix, https=https)
         text = "!".join(f"{h}~{int(t)}" for h, t in entries)
         return self.index_options.set_cookie(
-            self._prefix, self._signer.sign(text), https=self._https, max_age=self._ttl
+            self._prefix, self._signer.sign(text), https=https, max_age=self._ttl
         )

@@ -63,6 +63,7 @@ from oidc_asgi.signin._backchannel import BackchannelLogout
 from oidc_asgi.signin._config import SignInConfig
 from oidc_asgi.signin._context import SCOPE_KEY, AppSession, SignedInUser, SignInContext
 from oidc_asgi.signin._guards import GUARD_KEY, AccessDenied, LoginRequired
+from oidc_asgi.signin._proxies import ProxyTrust
 from oidc_asgi.signin._return_to import normalize_return_to
 from oidc_asgi.signin._transactions import Transactions, state_hash
 from oidc_asgi.tokens import IDTokenExpectations, TokenValidator
@@ -125,6 +126,22 @@ def _parse_cookies(scope: Scope) -> dict[str, str]:
     return cookies
 
 
+def _revocable(auth: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The session's tokens to revoke at logout: the refresh token first (RFC 7009 2.1)."""
+    if not auth:
+        return []
+    found: list[tuple[str, str]] = []
+    refresh = auth.get("rt")
+    if isinstance(refresh, str) and refresh:
+        found.append((refresh, "refresh_token"))
+    sets = auth.get("tok")
+    for token_set in sets.values() if isinstance(sets, dict) else ():
+        access = token_set.get("access_token") if isinstance(token_set, dict) else None
+        if isinstance(access, str) and access and (access, "access_token") not in found:
+            found.append((access, "access_token"))
+    return found
+
+
 def _is_navigation(scope: Scope) -> bool:
     """A top-level browser navigation (Fetch Metadata first, then classic headers)."""
     headers = Headers(scope=scope)
@@ -162,6 +179,7 @@ class _RequestState:
         "ceiling",
         "clear",
         "cookies",
+        "https",
         "loaded",
         "original",
         "rotate",
@@ -182,6 +200,7 @@ class _RequestState:
         self.rotate = False
         self.clear = False
         self.ceiling: float | None = None
+        self.https = False  # how the browser reached us: set by OIDCAuth.__call__
 
     def app_changed(self) -> bool:
         return (self.app._snapshot() if self.app else "") != self.snapshot
@@ -348,6 +367,7 @@ class OIDCAuth:
             secure=config.cookie_secure,
         )
         self._csrf_key = derive_keys(config.secrets, purpose="csrf")[0]
+        self._proxies = ProxyTrust(config.trusted_proxies)
         # Issue 5: API tokens and back-channel logout live in their own modules.
         shared = config.shared_state
         if shared is None:
@@ -416,6 +436,7 @@ class OIDCAuth:
                 await send({"type": "websocket.close", "code": 1011})
             return
         state = _RequestState(cookies, loaded)
+        state.https = self._request_https(scope)
         route = self._routes.get(scope["path"]) if scope["type"] == "http" else None
         if route is not None:
             response = await route(scope, receive, state)
@@ -527,6 +548,17 @@ class OIDCAuth:
             return False
         return not any(under(prefix) for prefix in self.config.public_paths)
 
+    def _request_https(self, scope: Scope) -> bool:
+        """Whether the browser's request came over https (cookies then get ``Secure``).
+
+        ``base_url`` decides, and a trusted proxy's ``https`` can only add ``Secure``: a
+        forwarded ``http`` never removes it from an https site.
+        """
+        if self.config.https or not self._proxies:
+            return self.config.https
+        forwarded = self._proxies.forwarded(scope)
+        return forwarded is not None and forwarded.proto == "https"
+
     async def _finish(self, state: _RequestState, *, strict: bool) -> list[str]:
         """``Set-Cookie`` values for the session after this request (nothing if unchanged).
 
@@ -534,7 +566,7 @@ class OIDCAuth:
         session is left as it was (never half-written).
         """
         sessions = self.sessions
-        https = self.config.https
+        https = state.https
         try:
             if state.clear:
                 return await sessions.clear(state.loaded, cookies=state.cookies, https=https)
@@ -747,7 +779,7 @@ class OIDCAuth:
             transaction["ma"] = age
         if acr:
             transaction["acr"] = list(acr)
-        headers = self._tx.start(state_value, transaction, state.cookies)
+        headers = self._tx.start(state_value, transaction, state.cookies, https=state.https)
         endpoint = metadata.authorization_endpoint
         location = endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
         response = RedirectResponse(location, status_code=302, headers=_NO_STORE)
@@ -834,13 +866,15 @@ class OIDCAuth:
             headers = await self._complete(state, params, tx)
         except _Failure as failure:
             log.info("sign-in callback failed: %s", failure.code)
-            cleanup = self._tx.finish(state_param, state.cookies) if tx_known else []
+            cleanup = (
+                self._tx.finish(state_param, state.cookies, https=state.https) if tx_known else []
+            )
             if (
                 not tx_known
                 and state_param is not None
                 and self._tx.name(state_param) in (state.cookies)
             ):
-                cleanup = self._tx.finish(state_param, state.cookies)
+                cleanup = self._tx.finish(state_param, state.cookies, https=state.https)
             return self._error(scope, failure, set_cookies=cleanup)
         target = normalize_return_to(
             str(tx.get("rt") or ""),
@@ -848,7 +882,8 @@ class OIDCAuth:
             base_url=self.config.base_url,
         )
         response = RedirectResponse(self.config.url(target), status_code=303, headers=_NO_STORE)
-        for value in [*headers, *self._tx.finish(state_param, state.cookies)]:
+        cleanup = self._tx.finish(state_param, state.cookies, https=state.https)
+        for value in [*headers, *cleanup]:
             response.raw_headers.append((b"set-cookie", value.encode("latin-1")))
         return response
 
@@ -989,7 +1024,17 @@ class OIDCAuth:
             return True
         origin = headers.get("origin")
         if origin is not None:
-            return origin.lower() == self.config.origin
+            origin = origin.lower()
+            if origin == self.config.origin:
+                return True
+            # Another name of this site, as a trusted proxy saw the browser's request.
+            forwarded = self._proxies.forwarded(scope)
+            return (
+                forwarded is not None
+                and forwarded.proto is not None
+                and forwarded.host is not None
+                and origin == f"{forwarded.proto}://{forwarded.host}"
+            )
         site = headers.get("sec-fetch-site")
         return site == "same-origin"
 
@@ -1015,11 +1060,14 @@ class OIDCAuth:
             base_url=self.config.base_url,
         )
         id_token = (state.auth or {}).get("it")
+        revocable = _revocable(state.auth) if self.config.revoke_tokens_on_logout else []
         state.clear = True
         headers = await self._finish(state, strict=False)
+        if revocable:
+            await self._revoke(revocable)
         response: Response | None = None
         if self.config.idp_logout and isinstance(id_token, str):
-            response = await self._provider_logout(id_token, return_to)
+            response = await self._provider_logout(id_token, return_to, https=state.https)
         if response is None:
             response = RedirectResponse(
                 self.config.url(return_to), status_code=303, headers=_NO_STORE
@@ -1028,7 +1076,32 @@ class OIDCAuth:
             response.raw_headers.append((b"set-cookie", value.encode("latin-1")))
         return response
 
-    async def _provider_logout(self, id_token: str, return_to: str) -> Response | None:
+    async def _revoke(self, tokens: list[tuple[str, str]]) -> None:
+        """Revoke the session's tokens (RFC 7009); never fails logout, never logs a token."""
+        try:
+            metadata = await self._metadata()
+            endpoint = metadata.revocation_endpoint
+            if not endpoint:
+                log.warning("token revocation skipped: provider has no revocation_endpoint")
+                return
+            client = await self._oauth_client()
+        except _Failure as failure:
+            log.warning("token revocation skipped: %s", failure.code)
+            return
+        for token, hint in tokens:
+            try:
+                await client.revoke(token, token_type_hint=hint, endpoint=endpoint)
+            except OAuthError as exc:
+                # e.g. unsupported_token_type for access tokens (section 2.2.1): go on.
+                shown = exc.error if _SAFE_ERROR.fullmatch(exc.error) else "invalid_error_code"
+                log.warning("token revocation refused (%s): %s", hint, shown)
+            except (ProviderUnavailable, ConfigurationError) as exc:
+                log.warning("token revocation failed (%s): %s", hint, exc.code)
+                return  # the provider is down: do not wait for it once per token
+
+    async def _provider_logout(
+        self, id_token: str, return_to: str, *, https: bool
+    ) -> Response | None:
         """RP-Initiated Logout 1.0 section 2, or ``None`` to log out locally only."""
         try:
             metadata = await self.provider.metadata()
@@ -1050,7 +1123,7 @@ class OIDCAuth:
                 {"s": logout_state, "rt": return_to}, cookie_name=self._logout_cookie
             )
             cookie_header = self._logout_options.set_cookie(
-                self._logout_cookie, value, https=config.https, max_age=_LOGOUT_COOKIE_TTL
+                self._logout_cookie, value, https=https, max_age=_LOGOUT_COOKIE_TTL
             )
         location = endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
         response = RedirectResponse(location, status_code=303, headers=_NO_STORE)
@@ -1078,8 +1151,6 @@ class OIDCAuth:
         target = normalize_return_to(target, default=self.config.default_return_to)
         response = RedirectResponse(self.config.url(target), status_code=303, headers=_NO_STORE)
         if self._logout_cookie in state.cookies:
-            expire = self._logout_options.expire_cookie(
-                self._logout_cookie, https=self.config.https
-            )
+            expire = self._logout_options.expire_cookie(self._logout_cookie, https=state.https)
             response.raw_headers.append((b"set-cookie", expire.encode("latin-1")))
         return response
