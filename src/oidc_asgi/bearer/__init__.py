@@ -8,6 +8,7 @@ from oidc_asgi.bearer._dpop import MemoryReplayStore as MemoryReplayStore
 from oidc_asgi.bearer._dpop import ReplayStore as ReplayStore
 from oidc_asgi.bearer._introspection import Introspector as Introspector
 from oidc_asgi.bearer._principal import Principal as Principal
+from oidc_asgi.bearer._redis import RedisReplayStore as RedisReplayStore
 from oidc_asgi.bearer._scopes import AnyOf as AnyOf
 from oidc_asgi.bearer._scopes import ClaimCheck as ClaimCheck
 from oidc_asgi.bearer._scopes import ClaimEquals as ClaimEquals
@@ -34,6 +35,7 @@ __all__ = [
     "Introspector",
     "MemoryReplayStore",
     "Principal",
+    "RedisReplayStore",
     "ReplayStore",
     "Rule",
     "Scopes",

@@ -95,6 +95,9 @@ _DESCRIPTIONS: Mapping[str, str] = {
     "use_dpop_nonce": "the resource server requires a nonce in the DPoP proof",
 }
 _DEFAULT_DESCRIPTION = "the access token is not valid"
+_UNAVAILABLE: Mapping[str, str] = {
+    "replay_store_unavailable": "the DPoP replay store cannot be reached",
+}
 
 # RFC 6750 section 3: error and error_description use %x20-21 / %x23-5B / %x5D-7E; scope
 # values are scope-tokens (%x21 / %x23-5B / %x5D-7E) separated by single spaces.
@@ -233,7 +236,9 @@ def challenge_for(
             body = json.dumps(
                 {
                     "error": "temporarily_unavailable",
-                    "error_description": "the token issuer cannot be reached",
+                    "error_description": _UNAVAILABLE.get(
+                        error.code, "the token issuer cannot be reached"
+                    ),
                 }
             ).encode()
         log.warning("bearer: answering 503 (%s)", error.code)
