@@ -140,7 +140,9 @@ def build(offset: int = 0, environ: Mapping[str, str] | None = None) -> list[Ser
     for name, factory in factories.items():
         settings = load(name, [], demo_environ(name, offset, environ))
         port = settings.port
-        url = f"http://{HOST}:{port}" + ("/docs" if name in ("api", "gateway") else "")
+        url = f"http://{HOST}:{port}" + {"api": "/api/public", "gateway": "/api/summary"}.get(
+            name, ""
+        )
         services.append(Service(name, port, factory(settings), url, texts[name]))
     return services
 
@@ -159,10 +161,10 @@ def _bind(port: int) -> socket.socket:
 
 def _banner(services: Sequence[Service], offset: int) -> str:
     lines = ["", "oidc-asgi demos are running. Ctrl-C stops them all.", ""]
-    lines.append(f"  {'demo':9} {'URL':32} scenario")
+    lines.append(f"  {'demo':9} {'URL':36} scenario")
     for service in services:
         what = "development OpenID Provider" if service.name == "provider" else service.what
-        lines.append(f"  {service.name:9} {service.url:32} {what}")
+        lines.append(f"  {service.name:9} {service.url:36} {what}")
     lines += ["", "Users: alice and bob (any password).", ""]
     flags = ""
     if offset:

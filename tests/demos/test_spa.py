@@ -135,7 +135,7 @@ def test_launcher_builds_every_service_on_its_port() -> None:
     assert [(s.name, s.port, s.url) for s in services] == [
         ("provider", 9007, "http://127.0.0.1:9007"),
         ("webapp", 8007, "http://127.0.0.1:8007"),
-        ("api", 8008, "http://127.0.0.1:8008/docs"),
-        ("gateway", 8009, "http://127.0.0.1:8009/docs"),
+        ("api", 8008, "http://127.0.0.1:8008/api/public"),
+        ("gateway", 8009, "http://127.0.0.1:8009/api/summary"),
         ("spa", 8010, "http://127.0.0.1:8010"),
     ]
