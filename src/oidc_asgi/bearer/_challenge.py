@@ -208,13 +208,17 @@ def challenge_for(
     json_body: bool = False,
     debug: bool = False,
     retry_after: int = 5,
+    resource_metadata: str | None = None,
 ) -> Challenge:
     """The exact HTTP answer for ``error`` (RFC 6750 section 3, RFC 9470 3, RFC 9449 7).
 
     ``scheme`` is the scheme the client used: error parameters go on that challenge. With
     ``dpop_algs`` a ``DPoP algs="..."`` challenge is sent as well (both when ``bearer``; DPoP
     only when ``bearer=False``, i.e. DPoP is required). ``dpop_nonce`` adds the ``DPoP-Nonce``
-    header (RFC 9449 section 9). ``json_body`` adds ``{"error": ..., "error_description": ...}``.
+    header (RFC 9449 section 9). ``resource_metadata`` (the URL of this API's protected
+    resource metadata, RFC 9728 section 5.1) is added to every challenge, so a client can
+    discover which authorization server to ask. ``json_body`` adds
+    ``{"error": ..., "error_description": ...}``.
     ``debug`` logs the precise reason (claim, expected, actual) at INFO; the token is never in
     an error, so it is never logged.
 
@@ -285,17 +289,18 @@ def challenge_for(
     if wire_error is not None:
         error_params = [("error", wire_error), ("error_description", description or ""), *extra]
     headers: list[tuple[str, str]] = []
+    metadata = [("resource_metadata", resource_metadata)] if resource_metadata else []
     send_bearer = bearer or dpop_algs is None
     if send_bearer:
         params = [("realm", realm)]
         if scheme == "Bearer" or dpop_algs is None:
             params += error_params
-        headers.append(("WWW-Authenticate", f"Bearer {_params(params)}"))
+        headers.append(("WWW-Authenticate", f"Bearer {_params([*params, *metadata])}"))
     if dpop_algs is not None:
         params = [("algs", " ".join(sorted(dpop_algs)))]
         if scheme == "DPoP" or not send_bearer:
             params = [("realm", realm), *error_params, *params]
-        headers.append(("WWW-Authenticate", f"DPoP {_params(params)}"))
+        headers.append(("WWW-Authenticate", f"DPoP {_params([*params, *metadata])}"))
     if dpop_nonce is not None:
         headers.append(("DPoP-Nonce", dpop_nonce))
     body = b""

@@ -39,7 +39,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal, get_args
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -72,6 +72,8 @@ _AFTER_SCHEME = re.compile(r" +(.*)", re.DOTALL)
 _FORM_TYPE = "application/x-www-form-urlencoded"
 _HEADER_ONLY: tuple[TokenSource, ...] = ("header",)
 _REALM = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,128}")
+# Quotable in a challenge (RFC 6750 3) and no spaces: %x21 / %x23-5B / %x5D-7E.
+_METADATA_URL = re.compile(r"https?://[\x21\x23-\x5b\x5d-\x7e]{1,2000}")
 
 
 def _tuple_of_strings(value: Any, what: str, *, allow_empty: bool = True) -> tuple[str, ...]:
@@ -134,6 +136,9 @@ class BearerConfig:
     * ``jwks_uris``: per issuer, a JWKS URL to use without discovery;
       ``issuer_aliases``: other ``iss`` spellings verified with a listed issuer's keys.
     * ``dpop``: ``DPoPSettings`` to accept (or require) DPoP-bound tokens (RFC 9449).
+    * ``resource_metadata``: the URL of this API's protected resource metadata (RFC 9728,
+      usually ``https://api.example.com/.well-known/oauth-protected-resource``), sent as the
+      ``resource_metadata`` parameter of every ``WWW-Authenticate`` challenge (section 5.1).
 
     Example::
 
@@ -162,6 +167,7 @@ class BearerConfig:
     jwks_uris: Mapping[str, str] = field(default_factory=dict)
     issuer_aliases: Mapping[str, str] = field(default_factory=dict)
     dpop: DPoPSettings | None = None
+    resource_metadata: str | None = None
 
     def __post_init__(self) -> None:
         issuers = _tuple_of_strings(self.issuer, "issuer", allow_empty=False)
@@ -255,6 +261,12 @@ class BearerConfig:
                     "an issuer alias must not also be an issuer", code="invalid_setting"
                 )
         object.__setattr__(self, "issuer_aliases", MappingProxyType(dict(self.issuer_aliases)))
+        if self.resource_metadata is not None and not _metadata_url_ok(self.resource_metadata):
+            raise ConfigurationError(
+                "resource_metadata must be an absolute https URL (http only for loopback) "
+                "without quotes, backslashes, spaces or a fragment (RFC 9728 section 3)",
+                code="invalid_setting",
+            )
 
     @property
     def issuers(self) -> tuple[str, ...]:
@@ -514,6 +526,19 @@ class Credentials:
     scheme: Literal["Bearer", "DPoP"]
     token: str
     source: TokenSource = "header"
+
+
+def _metadata_url_ok(url: object) -> bool:
+    if not isinstance(url, str) or not _METADATA_URL.fullmatch(url):
+        return False
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if parts.fragment or not host:
+        return False
+    return parts.scheme == "https" or host in ("localhost", "127.0.0.1", "::1")
 
 
 def _error(code: str, message: str) -> TokenError:
@@ -1008,6 +1033,7 @@ class BearerValidator:
             dpop_nonce=nonce,
             json_body=self.config.json_body,
             debug=self.config.debug,
+            resource_metadata=self.config.resource_metadata,
         )
 
 

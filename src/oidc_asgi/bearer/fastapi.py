@@ -28,7 +28,7 @@ from oidc_asgi.bearer._scopes import Rule, Scopes
 from oidc_asgi.bearer._validator import BearerValidator
 from oidc_asgi.errors import ConfigurationError, OIDCError, ProviderUnavailable, TokenError
 
-__all__ = ["BearerAuth", "swagger_ui_init_oauth"]
+__all__ = ["BearerAuth", "OptionalBearerAuth", "swagger_ui_init_oauth"]
 
 WS_POLICY_VIOLATION = 1008
 _MAX_SCOPE_SETS = 1024  # distinct Security(scopes=...) lists remembered (one per route, usually)
@@ -133,6 +133,23 @@ class BearerAuth(SecurityScheme):
         clone._endpoints = self._endpoints
         return clone
 
+    def optional(self) -> OptionalBearerAuth:
+        """The same scheme for routes that also serve anonymous callers.
+
+        Without credentials the route gets ``None``; a token that is present is judged as
+        usual: invalid is 401, a malformed request 400, missing scopes or rules 403, provider
+        down 503. So a client can never be downgraded to anonymous by sending a bad token.
+
+        Example::
+
+            maybe_user = auth.optional()
+
+            @app.get("/articles")
+            async def articles(user: Annotated[Principal | None, Security(maybe_user)]):
+                return public_articles() + (private_articles(user) if user else [])
+        """
+        return OptionalBearerAuth(self)
+
     async def prefetch(self) -> None:
         """Fetch keys and metadata now and take the OAuth endpoints for OpenAPI from discovery.
 
@@ -162,6 +179,13 @@ class BearerAuth(SecurityScheme):
         return rules
 
     async def __call__(self, conn: HTTPConnection, security_scopes: SecurityScopes) -> Principal:
+        principal = await self._authenticate(conn, security_scopes, optional=False)
+        assert principal is not None  # optional=False never answers None
+        return principal
+
+    async def _authenticate(
+        self, conn: HTTPConnection, security_scopes: SecurityScopes, *, optional: bool
+    ) -> Principal | None:
         validator = self.validator
         scope = conn.scope
         try:
@@ -170,7 +194,11 @@ class BearerAuth(SecurityScheme):
             if validator.wants_form(scope) and isinstance(conn, Request):
                 form_tokens = validator.form_tokens(await conn.body())
             return await validator.authenticate(scope, form_tokens=form_tokens, rules=rules)
-        except (TokenError, ProviderUnavailable, ConfigurationError) as exc:
+        except TokenError as exc:
+            if optional and exc.code == "missing_token":
+                return None
+            raise self._exception(exc, conn) from None
+        except (ProviderUnavailable, ConfigurationError) as exc:
             raise self._exception(exc, conn) from None
 
     def _exception(self, error: OIDCError, conn: HTTPConnection) -> Exception:
@@ -183,6 +211,38 @@ class BearerAuth(SecurityScheme):
         if self.validator.config.json_body and challenge.error:
             detail = {"error": challenge.error, "error_description": challenge.description}
         return HTTPException(challenge.status, detail=detail, headers=challenge.header_dict())
+
+
+class OptionalBearerAuth(SecurityScheme):
+    """``BearerAuth`` for routes that also serve anonymous callers (see
+    :meth:`BearerAuth.optional`): ``None`` without credentials, the usual answers otherwise.
+
+    Example::
+
+        @app.get("/feed")
+        async def feed(user: Annotated[Principal | None, Security(auth.optional())]): ...
+    """
+
+    def __init__(self, auth: BearerAuth) -> None:
+        if not isinstance(auth, BearerAuth):
+            raise ConfigurationError("auth must be a BearerAuth", code="invalid_setting")
+        self.auth = auth
+        self.scheme_name = auth.scheme_name
+        self.description = auth.description
+
+    @property
+    def model(self) -> SecurityBase:
+        """The OpenAPI security scheme object (the same as the wrapped ``BearerAuth``'s)."""
+        return self.auth.model
+
+    @model.setter
+    def model(self, value: SecurityBase) -> None:  # pragma: no cover - FastAPI never sets it
+        raise AttributeError("OptionalBearerAuth.model is computed")
+
+    async def __call__(
+        self, conn: HTTPConnection, security_scopes: SecurityScopes
+    ) -> Principal | None:
+        return await self.auth._authenticate(conn, security_scopes, optional=True)
 
 
 def swagger_ui_init_oauth(
