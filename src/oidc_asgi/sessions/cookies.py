@@ -183,6 +183,9 @@ class ChunkedCookie:
     options: CookieOptions = field(default_factory=CookieOptions)
     budget: int = 4000
     max_chunks: int = 4
+    _attrs_cache: dict[tuple[bool, int | None], str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         _check_name(self.name)
@@ -272,10 +275,16 @@ class ChunkedCookie:
             )
         if max_age is not None and (isinstance(max_age, bool) or max_age < 0):
             raise OIDCError("max_age must be >= 0 or None", code="invalid_cookie_max_age")
-        parts = self._split(value, https=https, max_age=max_age)
         # The value and the names were checked once above and in __post_init__, and every
-        # chunk name shares the head's prefix, so the attributes are built once (hot path).
-        attrs = self.options._attributes(self.name, https=https, max_age=max_age)
+        # chunk name shares the head's prefix, so the attributes are built once per
+        # (https, max_age) and kept: max-age changes at most once a second (hot path).
+        attrs = self._attrs_cache.get((https, max_age))
+        if attrs is None:
+            attrs = self.options._attributes(self.name, https=https, max_age=max_age)
+            if len(self._attrs_cache) >= 8:
+                self._attrs_cache.clear()
+            self._attrs_cache[(https, max_age)] = attrs
+        parts = self._split(value, attrs=len(attrs))
         headers = [
             f"{self._chunk_name(index)}={len(parts)}~{part}{attrs}"
             if index == 0
@@ -311,8 +320,7 @@ class ChunkedCookie:
                         found.append(index)
         return sorted(found)
 
-    def _split(self, value: str, *, https: bool, max_age: int | None) -> list[str]:
-        attrs = len(self.options._attributes(self.name, https=https, max_age=max_age))
+    def _split(self, value: str, *, attrs: int) -> list[str]:
         for count in range(1, self.max_chunks + 1):
             caps = [self.budget - len(self.name) - 1 - attrs - len(f"{count}~")]
             caps += [self.budget - len(self._chunk_name(i)) - 1 - attrs for i in range(1, count)]

@@ -10,6 +10,9 @@ from typing import Any
 from starlette.authentication import BaseUser
 from starlette.requests import HTTPConnection
 
+# One encoder for every snapshot: json.dumps with keyword arguments builds one per call.
+_SNAPSHOT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=repr)
+
 __all__ = ["SCOPE_KEY", "SignInContext", "SignedInUser", "get_context", "get_user"]
 
 #: The ASGI scope key holding the ``SignInContext``.
@@ -88,7 +91,7 @@ class AppSession(dict[str, Any]):
     """
 
     def _snapshot(self) -> str:
-        return json.dumps(self, sort_keys=True, separators=(",", ":"), default=repr)
+        return _SNAPSHOT.encode(self)
 
 
 class SignInContext:
