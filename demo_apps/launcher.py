@@ -24,7 +24,6 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from demo_apps import api, gateway, spa, webapp
@@ -32,7 +31,7 @@ from demo_apps._settings import DemoName, fail, load
 from oidc_asgi import ConfigurationError
 from oidc_asgi.testing import DevProvider, DevProviderConfig
 
-__all__ = ["Service", "build", "demo_environ", "main", "provider_config", "with_cors"]
+__all__ = ["Service", "build", "demo_environ", "main", "provider_config"]
 
 HOST = "127.0.0.1"
 PROVIDER_PORT = 9000
@@ -60,34 +59,14 @@ def _shift(text: str, offset: int) -> str:
 def provider_config(offset: int = 0) -> DevProviderConfig:
     """The development provider's default configuration, for ports moved by ``offset``.
 
-    The webapp's sign-in lands on ``/logged-out`` after RP-initiated logout, so that URI is
-    registered too.
+    The provider answers CORS for its public clients' origins (the SPA's) by itself.
 
     Example::
 
         provider = DevProvider(provider_config())
     """
     data = DevProviderConfig.default().to_mapping()
-    for client in data["clients"]:
-        if client["client_id"] == "webapp":
-            client["post_logout_redirect_uris"].append("http://127.0.0.1:8000/logged-out")
     return DevProviderConfig.from_mapping(json.loads(_shift(json.dumps(data), offset)))
-
-
-def with_cors(provider: ASGIApp, spa_origin: str) -> ASGIApp:
-    """The provider as the SPA needs it: its JavaScript fetches discovery and the token
-    endpoint from another origin, so those answers carry CORS headers for ``spa_origin``.
-
-    Example::
-
-        app = with_cors(DevProvider(provider_config()), "http://127.0.0.1:8003")
-    """
-    return CORSMiddleware(
-        provider,
-        allow_origins=[spa_origin],
-        allow_methods=["GET", "POST"],
-        allow_headers=["Content-Type", "Authorization"],
-    )
 
 
 def demo_environ(
@@ -123,7 +102,7 @@ def build(offset: int = 0, environ: Mapping[str, str] | None = None) -> list[Ser
         services = build(offset=0)
     """
     config = provider_config(offset)
-    provider = with_cors(DevProvider(config), f"http://{HOST}:{PORTS['spa'] + offset}")
+    provider = DevProvider(config)
     services = [Service("provider", PROVIDER_PORT + offset, provider, config.issuer, "provider")]
     factories: dict[DemoName, Any] = {
         "webapp": webapp.create_app,

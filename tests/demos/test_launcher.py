@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 from demo_apps.launcher import provider_config
 
+from oidc_asgi.testing import DevProvider
+
 ROOT = Path(__file__).resolve().parents[2]
 BASES = (9000, 8000, 8001, 8002, 8003)
 
@@ -110,6 +112,7 @@ def test_provider_config_follows_the_offset() -> None:
     spa = config.client("spa")
     assert spa is not None
     assert spa.redirect_uris == ("http://127.0.0.1:8008/",)
+    assert DevProvider(config).cors_origins() == ["http://127.0.0.1:8008"]  # the SPA, moved
     assert [api.identifier for api in config.apis][:2] == [
         "http://127.0.0.1:8006/api",
         "http://127.0.0.1:8007/api",

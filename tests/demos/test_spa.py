@@ -1,7 +1,7 @@
 """The ``spa`` demo: its static files, and the flow its JavaScript runs, replayed over HTTP.
 
 The browser side is replayed step by step as ``app.js`` does it: discovery and the token
-endpoint from the SPA's origin (CORS, as the launcher serves the provider), authorization code
+endpoint from the SPA's origin (the provider answers CORS for it), authorization code
 with PKCE S256 (RFC 7636) as the public client ``spa``, then API calls with the access token.
 Running the JavaScript itself is the headless-browser tests' job.
 """
@@ -19,7 +19,7 @@ import httpx
 import pytest
 from demo_apps import spa
 from demo_apps._settings import DemoSettings
-from demo_apps.launcher import build, with_cors
+from demo_apps.launcher import build
 
 from ._support import API_AUDIENCE, ISSUER, SPA, Demo
 
@@ -74,8 +74,7 @@ def _s256(verifier: str) -> str:
     ],
 )
 async def test_provider_allows_the_spa_origin(demo: Demo, origin: str, allowed: bool) -> None:
-    app = with_cors(demo.provider, SPA)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ISSUER) as op:
+    async with demo.provider.asgi_client() as op:
         preflight = await op.options(
             "/token",
             headers={
@@ -90,10 +89,9 @@ async def test_provider_allows_the_spa_origin(demo: Demo, origin: str, allowed: 
 
 
 async def test_pkce_flow_as_the_javascript_runs_it(demo: Demo) -> None:
-    app = with_cors(demo.provider, SPA)
     origin = {"Origin": SPA}
     verifier, state, nonce = (secrets.token_urlsafe(32) for _ in range(3))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ISSUER) as op:
+    async with demo.provider.asgi_client() as op:
         meta = (await op.get("/.well-known/openid-configuration", headers=origin)).json()
         query = {
             "response_type": "code", "client_id": "spa", "redirect_uri": f"{SPA}/",

@@ -23,7 +23,10 @@ def test_default_set_matches_the_demos() -> None:
     assert webapp is not None
     assert webapp.token_endpoint_auth_method == "client_secret_basic"
     assert webapp.redirect_uris == ("http://127.0.0.1:8000/callback",)
-    assert webapp.post_logout_redirect_uris == ("http://127.0.0.1:8000/",)
+    assert webapp.post_logout_redirect_uris == (
+        "http://127.0.0.1:8000/",
+        "http://127.0.0.1:8000/logged-out",  # OIDCAuth's landing after RP-initiated logout
+    )
     assert webapp.backchannel_logout_uri == "http://127.0.0.1:8000/backchannel-logout"
     spa, native = config.client("spa"), config.client("native")
     assert spa is not None

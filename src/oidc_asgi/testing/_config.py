@@ -267,7 +267,8 @@ DEFAULT_CLIENTS: tuple[DevClient, ...] = (
         client_secret="webapp-secret",
         name="Web app (confidential)",
         redirect_uris=("http://127.0.0.1:8000/callback",),
-        post_logout_redirect_uris=("http://127.0.0.1:8000/",),
+        # /logged-out: where OIDCAuth lands after RP-initiated logout (the webapp demo).
+        post_logout_redirect_uris=("http://127.0.0.1:8000/", "http://127.0.0.1:8000/logged-out"),
         backchannel_logout_uri="http://127.0.0.1:8000/backchannel-logout",
     ),
     DevClient(

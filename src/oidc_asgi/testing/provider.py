@@ -13,10 +13,11 @@ from urllib.parse import urlsplit
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from oidc_asgi.testing._config import (
     DEVICE_CODE_GRANT,
@@ -78,11 +79,54 @@ class DevProvider:
         self.state = State()
         self._prefix = urlsplit(self.config.issuer).path.rstrip("/")
         self._app = self._build_app()
+        self._cors_paths = frozenset(
+            f"{self._prefix}{path}"
+            for path in (
+                "/.well-known/openid-configuration",
+                "/.well-known/oauth-authorization-server",
+                "/jwks",
+                "/token",
+                "/userinfo",
+                "/revoke",
+                "/device_authorization",
+            )
+        )
+        # Browsers call these endpoints with fetch: answer CORS for the public clients' origins,
+        # as hosted providers do for a registered single-page app. Navigations (authorize,
+        # login, logout) need no CORS, and confidential clients never run in a browser.
+        self._cors_app: ASGIApp = CORSMiddleware(
+            self._app,
+            allow_origins=self.cors_origins(),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "DPoP"],
+            expose_headers=["DPoP-Nonce", "WWW-Authenticate"],
+            max_age=600,
+        )
 
     # -- ASGI ---------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in self._cors_paths:
+            await self._cors_app(scope, receive, send)
+            return
         await self._app(scope, receive, send)
+
+    def cors_origins(self) -> list[str]:
+        """The origins allowed by CORS: those of the public clients' redirect URIs.
+
+        Example::
+
+            assert DevProvider().cors_origins() == ["http://127.0.0.1:8003"]
+        """
+        origins: dict[str, None] = {}
+        for client in self.config.clients:
+            if not client.is_public or client.application_type == "native":
+                continue  # a native app is no browser page: loopback, any port
+            for uri in client.redirect_uris:
+                parts = urlsplit(uri)
+                if parts.scheme in ("http", "https") and parts.netloc:
+                    origins[f"{parts.scheme}://{parts.netloc}"] = None
+        return list(origins)
 
     def _build_app(self) -> Starlette:
         from oidc_asgi.testing import _authorize, _device, _logout, _token, _tokeninfo
