@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from oidc_asgi.bearer import ClaimIncludes as ClaimIncludes
     from oidc_asgi.bearer import DPoPSettings as DPoPSettings
     from oidc_asgi.bearer import Principal as Principal
+    from oidc_asgi.bearer import RedisReplayStore as RedisReplayStore
     from oidc_asgi.bearer import Scopes as Scopes
     from oidc_asgi.bearer import ScopesOrRoles as ScopesOrRoles
     from oidc_asgi.bearer import StepUp as StepUp
@@ -121,6 +122,7 @@ _EXPORTS: dict[str, str] = {
     "ProviderMetadata": "oidc_asgi.provider",
     "ProviderStats": "oidc_asgi.provider",
     "ProviderUnavailable": "oidc_asgi.errors",
+    "RedisReplayStore": "oidc_asgi.bearer",
     "RedisSharedState": "oidc_asgi.sessions",
     "RedisStore": "oidc_asgi.sessions.redis",
     "RedisTokenStore": "oidc_asgi.token_stores",
@@ -189,6 +191,7 @@ __all__ = [
     "ProviderMetadata",
     "ProviderStats",
     "ProviderUnavailable",
+    "RedisReplayStore",
     "RedisSharedState",
     "RedisStore",
     "RedisTokenStore",

@@ -4,8 +4,9 @@ Few classes, many codes. The tree::
 
     OIDCError                      root; ``code`` is a stable machine-readable string
     ├── ConfigurationError         a setting is wrong; raised at startup or on first discovery
-    ├── ProviderUnavailable        the identity provider cannot be reached and nothing usable is
-    │                              cached; pillars answer 503 (never 401 or 500)
+    ├── ProviderUnavailable        the identity provider (or a shared store the check needs, such
+    │                              as Redis for DPoP replay) cannot be reached and nothing usable
+    │                              is cached; pillars answer 503 (never 401 or 500)
     ├── TokenError                 a token failed validation; carries ``claim``, ``expected``,
     │                              ``actual`` (never the token itself)
     └── OAuthError                 an OAuth endpoint answered with an error (RFC 6749 section 5.2);
@@ -84,7 +85,10 @@ class ConfigurationError(OIDCError):
 
 
 class ProviderUnavailable(OIDCError):
-    """The identity provider cannot be reached (timeout, 5xx, garbage) and no usable data is cached.
+    """A service a decision depends on cannot be reached and no usable data is cached.
+
+    Usually the identity provider (timeout, 5xx, garbage); also a shared store whose answer a
+    security check needs (Redis for DPoP replay detection), where failing open would be unsafe.
 
     Pillars turn this into 503 with ``Retry-After``, never 401 or 500, because the client's
     credentials were not judged.
