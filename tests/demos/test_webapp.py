@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -16,7 +18,7 @@ from demo_apps._settings import DemoSettings
 from oidc_asgi.signin import SignInWarning
 from oidc_asgi.testing import sign_in
 
-from ._support import ISSUER, WEBAPP, Demo
+from ._support import API_AUDIENCE, ISSUER, WEBAPP, Demo
 
 BROWSER = {"accept": "text/html", "sec-fetch-mode": "navigate", "sec-fetch-dest": "document"}
 
@@ -169,3 +171,41 @@ async def test_backchannel_logout_refuses_garbage(demo: Demo) -> None:
         response = await client.post("/backchannel-logout", data={"logout_token": "x.y.z"})
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
+
+
+async def test_sign_in_names_the_api_at_both_endpoints_rfc8707_2_2(demo: Demo) -> None:
+    """The API is named as ``resource`` at /authorize and again when the code is redeemed, so
+    the first access token (no refresh) is a JWT whose ``aud`` is the API."""
+    token_requests: list[dict[str, list[str]]] = []
+    token_answers: list[dict[str, Any]] = []
+
+    async def on_request(request: httpx.Request) -> None:
+        if request.url.path == "/token":
+            token_requests.append(parse_qs((await request.aread()).decode()))
+
+    async def on_response(response: httpx.Response) -> None:
+        if response.request.url.path == "/token":
+            token_answers.append(json.loads(await response.aread()))
+
+    hooks = {"request": [on_request], "response": [on_response]}
+    async with (
+        demo.provider.asgi_client(event_hooks=hooks) as watched,
+        demo.provider.asgi_client() as op_browser,
+    ):
+        app = webapp.create_app(
+            DemoSettings.for_demo("webapp"), http_client=watched, api_client=demo.api_http
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=WEBAPP) as client:
+            start = await client.get("/login")
+            authorize = parse_qs(urlsplit(start.headers["location"]).query)
+            await sign_in(client, demo.provider, provider_client=op_browser)
+            data = (await client.get("/messages", headers={"accept": "application/json"})).json()
+    assert authorize["resource"] == [API_AUDIENCE]
+    assert "audience" not in authorize
+    assert [r["grant_type"] for r in token_requests] == [["authorization_code"]]  # no refresh
+    assert token_requests[0]["resource"] == [API_AUDIENCE]
+    claims = demo.provider.verify_jwt(token_answers[0]["access_token"], typ="at+jwt")
+    assert claims["aud"] == API_AUDIENCE
+    assert claims["scope"] == "read:messages write:messages"
+    assert data["sub"] == "alice"

@@ -18,10 +18,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from oidc_asgi.signin import OIDCAuth, get_user
+from oidc_asgi.provider import Provider
+from oidc_asgi.signin import OIDCAuth, get_access_token, get_user
+from oidc_asgi.tokens import AccessTokenExpectations, TokenValidator
 
 from ._browser import Browser
-from ._node_op import NodeOP
+from ._node_op import API, NodeOP
 
 pytestmark = pytest.mark.service("node")
 
@@ -85,3 +87,44 @@ async def test_oidcauth_signs_in_and_out_with_node_oidc_provider(
         assert back.status_code == 303
         home = await http.get(f"{base}/")
         assert home.json() == {"sub": None, "email": None}
+
+
+async def test_first_access_token_is_a_jwt_for_the_api_rfc8707_2_2(
+    node_op: NodeOP, outbound: httpx.AsyncClient
+) -> None:
+    """Note 1: node-oidc-provider decides the token format at the token endpoint, so OIDCAuth
+    names ``audience`` (as ``resource``) there too: the token from sign-in is an RFC 9068 JWT
+    for the API, with only that API's scopes, before any refresh."""
+    base = f"http://127.0.0.1:{node_op.signin_port}"
+
+    async def token(request: Request) -> JSONResponse:
+        return JSONResponse({"access_token": await get_access_token(request)})
+
+    app = OIDCAuth(
+        Starlette(routes=[Route("/token", token)]),
+        issuer=node_op.issuer,
+        client_id="web",
+        client_secret=node_op.web_secret,
+        secrets=["interop-session-secret-0123456789abcdef"],
+        base_url=base,
+        scope=("openid", "email", "read:messages"),
+        audience=API,
+        http_client=outbound,
+    )
+    mounts = {base: httpx.ASGITransport(app=app)}
+    async with httpx.AsyncClient(mounts=mounts, timeout=10) as http:
+        start = await http.get(f"{base}/login")
+        browser = Browser(http, user="lena")
+        answer = await browser.run(start.headers["location"], until=f"{base}/callback")
+        assert answer.params is not None, browser.pages
+        callback = await http.get(f"{base}/callback?{urlencode(answer.params)}")
+        assert callback.status_code == 303, callback.text
+        access_token = (await http.get(f"{base}/token")).json()["access_token"]
+    validator = TokenValidator(
+        issuer=node_op.issuer, keys=Provider(node_op.issuer, http_client=outbound)
+    )
+    claims = await validator.access_token(access_token, AccessTokenExpectations(audience=API))
+    assert claims.header["typ"] == "at+jwt"  # RFC 9068 section 2.1
+    assert claims.sub == "lena"
+    assert claims["client_id"] == "web"
+    assert claims["scope"] == "read:messages"  # the API's scopes only, no openid/email

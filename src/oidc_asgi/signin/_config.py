@@ -162,7 +162,9 @@ class SignInConfig:
 
     The login: ``scope``; ``response_mode`` ``query`` or ``form_post``;
     ``authorization_params`` sent on every login (``audience``/``resource``, ``prompt``, ...;
-    ``audience`` is a shortcut); ``login_params`` names the query parameters of the login route
+    ``audience`` is a shortcut, sent as ``audience_parameter`` to the authorization endpoint and
+    at code redemption, where providers such as node-oidc-provider decide the access token's
+    format, RFC 8707 section 2.2); ``login_params`` names the query parameters of the login route
     that are forwarded per login (never ``redirect_uri`` or any parameter the flow owns);
     ``max_age`` and ``acr_values`` ask for fresh or stronger authentication and are checked in
     the ID token; ``fetch_userinfo`` adds the userinfo claims (``sub`` checked).
@@ -320,7 +322,10 @@ class SignInConfig:
         object.__setattr__(self, "scope", scope)
         params = dict(self.authorization_params)
         if self.audience is not None:
-            params.setdefault("audience", self.audience)
+            # As audience_parameter names it (RFC 8707 resource or Auth0's audience); the
+            # middleware sends it again at code redemption (RFC 8707 section 2.2).
+            key = "audience" if self.audience_parameter == "audience" else "resource"
+            params.setdefault(key, self.audience)
         bad = sorted(set(params) & _RESERVED_PARAMS)
         if bad:
             raise ConfigurationError(

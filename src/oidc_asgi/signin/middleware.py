@@ -910,8 +910,15 @@ class OIDCAuth:
             raise _Failure("missing_code")
         client = await self._oauth_client()
         try:
+            # RFC 8707 section 2.2: name the API again, or some providers (node-oidc-provider)
+            # issue an opaque token good only at userinfo instead of a JWT for the API.
+            by_resource = config.audience_parameter == "resource"
             tokens = await client.authorization_code(
-                code=code, redirect_uri=str(tx.get("ru")), code_verifier=str(tx.get("v"))
+                code=code,
+                redirect_uri=str(tx.get("ru")),
+                code_verifier=str(tx.get("v")),
+                resource=config.audience if by_resource else None,
+                audience=None if by_resource else config.audience,
             )
         except OAuthError as exc:
             shown = exc.error if _SAFE_ERROR.fullmatch(exc.error) else "invalid_error_code"
