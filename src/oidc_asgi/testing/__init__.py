@@ -25,12 +25,17 @@ if TYPE_CHECKING:
     from oidc_asgi.testing._state import BackchannelDelivery as BackchannelDelivery
     from oidc_asgi.testing.provider import DevProvider as DevProvider
     from oidc_asgi.testing.signin import sign_in as sign_in
+    from oidc_asgi.testing.tokens import BadIDTokens as BadIDTokens
+    from oidc_asgi.testing.tokens import BadIDTokenServed as BadIDTokenServed
     from oidc_asgi.testing.tokens import BadTokens as BadTokens
     from oidc_asgi.testing.tokens import TokenFactory as TokenFactory
     from oidc_asgi.testing.tokens import mint_access_token as mint_access_token
+    from oidc_asgi.testing.tokens import serve_bad_id_token as serve_bad_id_token
 
 _WHERE = {
     "BackchannelDelivery": "oidc_asgi.testing._state",
+    "BadIDTokenServed": "oidc_asgi.testing.tokens",
+    "BadIDTokens": "oidc_asgi.testing.tokens",
     "BadTokens": "oidc_asgi.testing.tokens",
     "DevAPI": "oidc_asgi.testing._config",
     "DevClient": "oidc_asgi.testing._config",
@@ -40,11 +45,14 @@ _WHERE = {
     "KeyRing": "oidc_asgi.testing._keys",
     "TokenFactory": "oidc_asgi.testing.tokens",
     "mint_access_token": "oidc_asgi.testing.tokens",
+    "serve_bad_id_token": "oidc_asgi.testing.tokens",
     "sign_in": "oidc_asgi.testing.signin",
 }
 
 __all__ = [
     "BackchannelDelivery",
+    "BadIDTokenServed",
+    "BadIDTokens",
     "BadTokens",
     "DevAPI",
     "DevClient",
@@ -54,6 +62,7 @@ __all__ = [
     "KeyRing",
     "TokenFactory",
     "mint_access_token",
+    "serve_bad_id_token",
     "sign_in",
 ]
 
