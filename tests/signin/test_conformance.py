@@ -3,11 +3,13 @@
 Each row is named exactly after its conformance-suite module (``oidcc-client-test-*``, see
 ``research/oidf-rp-tests.md``) and runs in both response modes the middleware offers: ``query``
 (Basic and Config RP plans) and ``form_post`` (the Form Post RP plan re-runs the Basic list). The
-development provider answers; a thin wrapper in front of it plays the conformance suite's part
-by changing one thing per row (an ID-token claim re-signed with the provider's key, a signature,
-the JWKS, the discovery document, the userinfo answer). A row that expects refusal asserts the
-status, the stable error code and reason, that the transaction cookie was removed, that no
-session was written, and that no code, state or cookie value shows in the answer or the log.
+development provider answers and plays the conformance suite's part for the ID token: its
+token endpoint returns the row's ``BadIDTokens`` case at the code redemption
+(``serve_bad_id_token``: this login's genuine token changed in one way). A thin wrapper in front
+of it records the requests and changes the rest (the discovery document, the userinfo answer).
+A row that expects refusal asserts the status, the stable error code and reason, that the
+transaction cookie was removed, that no session was written, and that no code, state or cookie
+value shows in the answer or the log.
 
 RP-Initiated Logout rows (``oidcc-client-test-rp-init-logout*``) are in ``test_logout.py``;
 Back-Channel Logout rows in ``test_backchannel.py``.
@@ -15,8 +17,6 @@ Back-Channel Logout rows in ``test_backchannel.py``.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -28,8 +28,7 @@ import httpx
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from oidc_asgi.testing import DevProvider
-from oidc_asgi.testing._keys import SigningKey, encode_jws, raw_sign
+from oidc_asgi.testing import DevProvider, serve_bad_id_token
 
 from ._support import ISSUER, Harness, attributes, location, set_cookies
 
@@ -80,79 +79,6 @@ class Suite:
 # --------------------------------------------------------------------------- the suite's changes
 
 
-def id_claim(name: str, value: Any) -> Rewrite:
-    """The token response's ID token with one claim set (``None``: removed), re-signed."""
-
-    def rewrite(provider: DevProvider, body: Body) -> Body:
-        claims = provider.unverified_claims(body["id_token"])
-        if value is None:
-            claims.pop(name, None)
-        else:
-            claims[name] = value
-        body["id_token"] = provider.signing_key("RS256").sign(claims)
-        return body
-
-    return rewrite
-
-
-def _flip_signature(token: str) -> str:
-    head, payload, signature = token.split(".")
-    flipped = ("A" if signature[5] != "A" else "B").join((signature[:5], signature[6:]))
-    return f"{head}.{payload}.{flipped}"
-
-
-def bad_sig_rs256(provider: DevProvider, body: Body) -> Body:
-    body["id_token"] = _flip_signature(body["id_token"])
-    return body
-
-
-def bad_sig_es256(provider: DevProvider, body: Body) -> Body:
-    claims = provider.unverified_claims(body["id_token"])
-    body["id_token"] = _flip_signature(provider.signing_key("ES256").sign(claims))
-    return body
-
-
-def bad_sig_hs256(provider: DevProvider, body: Body) -> Body:
-    # HS256 keyed with the client secret (OIDC Core 10.1), then broken.
-    claims = provider.unverified_claims(body["id_token"])
-
-    def sign(data: bytes) -> bytes:
-        return hmac.new(b"rp-secret", data, hashlib.sha256).digest()
-
-    body["id_token"] = _flip_signature(encode_jws({"alg": "HS256", "typ": "JWT"}, claims, sign))
-    return body
-
-
-def sig_none(provider: DevProvider, body: Body) -> Body:
-    claims = provider.unverified_claims(body["id_token"])
-    body["id_token"] = encode_jws({"alg": "none", "typ": "JWT"}, claims, lambda _: b"")
-    return body
-
-
-def without_kid(provider: DevProvider, body: Body) -> Body:
-    claims = provider.unverified_claims(body["id_token"])
-    key = provider.signing_key("RS256").private_key
-    body["id_token"] = encode_jws(
-        {"alg": "RS256", "typ": "JWT"}, claims, lambda data: raw_sign(key, "RS256", data)
-    )
-    return body
-
-
-def only_rs256_key(provider: DevProvider, body: Body) -> Body:
-    kid = provider.signing_key("RS256").kid
-    body["keys"] = [k for k in body["keys"] if k.get("kid") == kid]
-    return body
-
-
-_OTHER_RSA = SigningKey.generate("RS256")
-
-
-def two_rs256_keys(provider: DevProvider, body: Body) -> Body:
-    body = only_rs256_key(provider, body)
-    body["keys"].insert(0, _OTHER_RSA.public_jwk())
-    return body
-
-
 def userinfo_sub(provider: DevProvider, body: Body) -> Body:
     return {**body, "sub": "mallory"}
 
@@ -164,8 +90,7 @@ def userinfo_sub(provider: DevProvider, body: Body) -> Body:
 class Row:
     """One conformance module: what the suite changes, and what the RP must do."""
 
-    token: Rewrite | None = None
-    jwks: Rewrite | None = None
+    token: str | None = None  # a BadIDTokens case served by the provider's token endpoint
     userinfo: Rewrite | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     # Refusal: (error code, reason); None: the sign-in must succeed.
@@ -179,33 +104,31 @@ ROWS: dict[str, Row] = {
     "oidcc-client-test-idtoken-sig-rs256": Row(),
     "oidcc-client-test-client-secret-basic": Row(),
     "oidcc-client-test-scope-userinfo-claims": Row(settings={"fetch_userinfo": True}),
-    "oidcc-client-test-kid-absent-single-jwks": Row(token=without_kid, jwks=only_rs256_key),
-    "oidcc-client-test-kid-absent-multiple-jwks": Row(token=without_kid, jwks=two_rs256_keys),
+    # No kid, one RSA key published / signed by the second of two RSA keys (both accepted).
+    "oidcc-client-test-kid-absent-single-jwks": Row(token="kid-absent-single-jwks"),
+    "oidcc-client-test-kid-absent-multiple-jwks": Row(token="kid-absent-multiple-jwks"),
     "oidcc-client-test-invalid-iss": Row(
-        token=id_claim("iss", "https://evil.example"),
-        refuse=("invalid_id_token", "invalid_issuer"), claim="iss",
+        token="invalid-iss", refuse=("invalid_id_token", "invalid_issuer"), claim="iss",
     ),
     "oidcc-client-test-missing-sub": Row(
-        token=id_claim("sub", None), refuse=("invalid_id_token", "missing_claim"), claim="sub"
+        token="missing-sub", refuse=("invalid_id_token", "missing_claim"), claim="sub"
     ),
     "oidcc-client-test-invalid-aud": Row(
-        token=id_claim("aud", "someone-else"),
-        refuse=("invalid_id_token", "invalid_audience"), claim="aud",
+        token="invalid-aud", refuse=("invalid_id_token", "invalid_audience"), claim="aud",
     ),
     "oidcc-client-test-missing-iat": Row(
-        token=id_claim("iat", None), refuse=("invalid_id_token", "missing_claim"), claim="iat"
+        token="missing-iat", refuse=("invalid_id_token", "missing_claim"), claim="iat"
     ),
     "oidcc-client-test-nonce-invalid": Row(
-        token=id_claim("nonce", "other"), refuse=("invalid_id_token", "invalid_nonce"),
-        claim="nonce",
+        token="nonce-invalid", refuse=("invalid_id_token", "invalid_nonce"), claim="nonce",
     ),
     "oidcc-client-test-invalid-sig-rs256": Row(
-        token=bad_sig_rs256, refuse=("invalid_id_token", "invalid_signature")
+        token="invalid-sig-rs256", refuse=("invalid_id_token", "invalid_signature")
     ),
     # The suite accepts either refusal or acceptance of alg none from the token endpoint;
     # this library refuses it everywhere (RFC 8725 section 3.1).
     "oidcc-client-test-idtoken-sig-none": Row(
-        token=sig_none, refuse=("invalid_id_token", "alg_not_allowed")
+        token="idtoken-sig-none", refuse=("invalid_id_token", "alg_not_allowed")
     ),
     "oidcc-client-test-userinfo-invalid-sub": Row(
         userinfo=userinfo_sub, settings={"fetch_userinfo": True},
@@ -213,13 +136,13 @@ ROWS: dict[str, Row] = {
     ),
     # Comprehensive (non-certification) plan
     "oidcc-client-test-missing-aud": Row(
-        token=id_claim("aud", None), refuse=("invalid_id_token", "missing_claim"), claim="aud"
+        token="missing-aud", refuse=("invalid_id_token", "missing_claim"), claim="aud"
     ),
     "oidcc-client-test-invalid-sig-hs256": Row(
-        token=bad_sig_hs256, refuse=("invalid_id_token", "alg_not_allowed")
+        token="invalid-sig-hs256", refuse=("invalid_id_token", "alg_not_allowed")
     ),
     "oidcc-client-test-invalid-sig-es256": Row(
-        token=bad_sig_es256, refuse=("invalid_id_token", "invalid_signature")
+        token="invalid-sig-es256", refuse=("invalid_id_token", "invalid_signature")
     ),
 }  # fmt: skip
 
@@ -302,11 +225,16 @@ async def test_conformance(
     suite: tuple[Suite, Harness], caplog: pytest.LogCaptureFixture, mode: str, row: Row
 ) -> None:
     wrapper, harness = suite
-    for path, rewrite in (("/token", row.token), ("/jwks", row.jwks), ("/userinfo", row.userinfo)):
-        if rewrite is not None:
-            wrapper.rewrite[path] = rewrite
+    if row.userinfo is not None:
+        wrapper.rewrite["/userinfo"] = row.userinfo
+    served = None
+    if row.token is not None:
+        served = serve_bad_id_token(harness.provider, row.token, client_id="rp")
     done = await login(harness, mode, **row.settings)
     async with aclosing(done.client):
+        if served is not None:  # the provider answered the code redemption with the case
+            assert served.served is not None
+            assert served.served != served.genuine
         me = (await done.client.get("/me")).json()
         if row.refuse is None:
             assert_signed_in(done)
