@@ -641,17 +641,26 @@ class OAuthClient:
         data = await self._post(self.device_authorization_endpoint, form)
         return self._device_response(data)
 
-    async def device_code(self, *, device_code: str) -> TokenResponse:
+    async def device_code(
+        self,
+        *,
+        device_code: str,
+        resource: str | Sequence[str] | None = None,
+        audience: str | Sequence[str] | None = None,
+    ) -> TokenResponse:
         """Poll the token endpoint once for a device-code login (RFC 8628 section 3.4).
 
         Pending and slow-down answers raise ``OAuthError`` with ``error`` set to
         ``authorization_pending`` or ``slow_down`` (section 3.5); the caller owns the loop.
+        ``resource`` (RFC 8707 section 2.2) names the API again, as for ``authorization_code``.
 
         Example::
 
             tokens = await client.device_code(device_code=flow.device_code)
         """
-        return await self._grant([("grant_type", DEVICE_CODE_GRANT), ("device_code", device_code)])
+        form = [("grant_type", DEVICE_CODE_GRANT), ("device_code", device_code)]
+        form += _targets(scope=None, resource=resource, audience=audience)
+        return await self._grant(form)
 
     async def token_exchange(
         self,

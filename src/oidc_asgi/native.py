@@ -166,7 +166,10 @@ async def device_login(
             )
         await sleep(wait)
         try:
-            return await client.device_code(device_code=flow.device_code)
+            # RFC 8707 section 2.2: the API named at the start is named again for the tokens.
+            return await client.device_code(
+                device_code=flow.device_code, resource=extra.get("resource")
+            )
         except OAuthError as exc:
             if exc.error == "authorization_pending":
                 wait = interval
@@ -421,8 +424,13 @@ async def loopback_login(
     code = answer.get("code")
     if not code:
         raise OIDCError("authorization response has no code", code="missing_code")
+    # RFC 8707 section 2.2: a resource named in the request is named again at redemption, or
+    # providers that decide the token format there (node-oidc-provider) issue an opaque token.
     tokens = await client.authorization_code(
-        code=code, redirect_uri=redirect_uri, code_verifier=verifier
+        code=code,
+        redirect_uri=redirect_uri,
+        code_verifier=verifier,
+        resource=(extra_params or {}).get("resource"),
     )
     if validator is not None:
         if tokens.id_token is None:
