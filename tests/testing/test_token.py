@@ -25,6 +25,7 @@ from oidc_asgi.testing._keys import left_hash
 from ._support import (
     API1,
     API2,
+    DAEMON_AUTH,
     GATEWAY_AUTH,
     OPAQUE_API,
     SPA_REDIRECT,
@@ -456,41 +457,98 @@ async def test_expired_refresh_token(http: httpx.AsyncClient, clock: Clock) -> N
 
 
 # -- token exchange (RFC 8693) and Entra on-behalf-of ------------------------------------------
+# The gateway client owns API2 (DevAPI.owner_client_id): only tokens for API2 are its to exchange.
+
+BROKER_AUTH = ("broker", "broker-secret")
+MESSAGES_AUTH = ("messages", "messages-secret")
+EXCHANGE_GRANTS = (TE, "urn:ietf:params:oauth:grant-type:jwt-bearer")
 
 
 def te_form(subject: str, **extra: str) -> dict[str, str]:
     return {
         "grant_type": TE, "subject_token": subject, "subject_token_type": AT_TYPE,
-        "audience": API2, **extra,
+        "audience": API1, **extra,
     }  # fmt: skip
 
 
+def obo_form(assertion: str, scope: str, **extra: str) -> dict[str, str]:
+    return {
+        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "requested_token_use": "on_behalf_of", "assertion": assertion, "scope": scope, **extra,
+    }  # fmt: skip
+
+
+def exchange_form(dialect: str, subject: str) -> dict[str, str]:
+    """Ask for a ``read:messages`` token for API1 in either dialect."""
+    if dialect == "rfc8693":
+        return te_form(subject, scope="read:messages")
+    return obo_form(subject, f"{API1}/read:messages")
+
+
+# (dialect, error, what the description says): the reason, never the token.
+DIALECTS = [
+    pytest.param("rfc8693", "invalid_request", "not issued for this client", id="rfc8693-2.2.2"),
+    pytest.param("entra-obo", "invalid_grant", "AADSTS500131", id="entra-obo-aadsts500131"),
+]
+
+
+@pytest.fixture
+def owners_provider(config: DevProviderConfig, clock: Clock, shared_keys: KeyRing) -> DevProvider:
+    """The default set plus ``messages`` (owns API1, a second hop) and ``broker`` (owns nothing)."""
+    extra = (
+        DevClient(client_id="messages", client_secret="messages-secret", grant_types=(TE,)),
+        DevClient(client_id="broker", client_secret="broker-secret", grant_types=EXCHANGE_GRANTS),
+    )
+    apis = tuple(
+        dataclasses.replace(a, owner_client_id="messages") if a.identifier == API1 else a
+        for a in config.apis
+    )
+    config = dataclasses.replace(config, clients=(*config.clients, *extra), apis=apis)
+    return DevProvider(config, now=clock, keys=shared_keys.copy())
+
+
 async def test_token_exchange_rfc8693(http: httpx.AsyncClient, provider: DevProvider) -> None:
-    subject = provider.mint_access_token(sub="alice", audience=API1, scopes=["read:messages"])
+    subject = provider.mint_access_token(sub="alice", audience=API2, scopes=["read:summary"])
     response = await http.post(
-        "/token", data=te_form(subject, scope="read:summary"), auth=GATEWAY_AUTH
+        "/token", data=te_form(subject, scope="read:messages"), auth=GATEWAY_AUTH
     )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["issued_token_type"] == AT_TYPE
     assert body["token_type"] == "Bearer"
+    assert body["scope"] == "read:messages"
     _, claims = verify(body["access_token"], (await http.get("/jwks")).json())
     assert claims["sub"] == "alice"
-    assert claims["aud"] == API2
+    assert claims["aud"] == API1
     assert claims["act"] == {"sub": "gateway"}
     assert claims["client_id"] == "gateway"
-    # exchanging again nests the earlier actor (RFC 8693 section 4.1)
-    again = await http.post(
-        "/token", data=te_form(body["access_token"], audience=API1), auth=GATEWAY_AUTH
-    )
-    _, nested = verify(again.json()["access_token"], (await http.get("/jwks")).json())
-    assert nested["act"] == {"sub": "gateway", "act": {"sub": "gateway"}}
+
+
+async def test_token_exchange_second_hop_nests_act_rfc8693_4_1(
+    owners_provider: DevProvider,
+) -> None:
+    """gateway (API2) -> messages (API1) -> reports: each hop exchanges a token meant for it."""
+    subject = owners_provider.mint_access_token(sub="alice", audience=API2)
+    async with owners_provider.asgi_client() as http:
+        first = await http.post("/token", data=te_form(subject), auth=GATEWAY_AUTH)
+        assert first.status_code == 200, first.text
+        hop = te_form(first.json()["access_token"], audience=OPAQUE_API)
+        second = await http.post("/token", data=hop, auth=MESSAGES_AUTH)
+        assert second.status_code == 200, second.text
+        # the gateway may not exchange what it obtained for someone else's API
+        again = await http.post("/token", data=hop, auth=GATEWAY_AUTH)
+        assert_error(again, 400, "invalid_request", secrets_=(first.json()["access_token"],))
+        introspected = await http.post(
+            "/introspect", data={"token": second.json()["access_token"]}, auth=WEBAPP_AUTH
+        )
+    assert introspected.json()["act"] == {"sub": "messages", "act": {"sub": "gateway"}}
+    assert introspected.json()["sub"] == "alice"
 
 
 async def test_token_exchange_with_resource_parameter(
     http: httpx.AsyncClient, provider: DevProvider
 ) -> None:
-    subject = provider.mint_access_token(audience=API1)
+    subject = provider.mint_access_token(audience=API2)
     form = {**te_form(subject), "resource": OPAQUE_API}
     del form["audience"]
     response = await http.post("/token", data=form, auth=GATEWAY_AUTH)
@@ -501,9 +559,10 @@ async def test_token_exchange_with_resource_parameter(
 TE_ERRORS = [
     ("foreign-subject-token", "foreign", {}, "invalid_request"),
     ("expired-subject-token", "expired", {}, "invalid_request"),
+    ("revoked-subject-token", "revoked", {}, "invalid_request"),
     ("garbage-subject-token", "garbage", {}, "invalid_request"),
     ("unknown-audience", "valid", {"audience": "http://127.0.0.1:9999/api"}, "invalid_target"),
-    ("scope-of-other-api", "valid", {"scope": "read:messages"}, "invalid_scope"),
+    ("scope-of-other-api", "valid", {"scope": "read:summary"}, "invalid_scope"),
     ("bad-subject-token-type", "valid", {"subject_token_type": "urn:x"}, "invalid_request"),
     (
         "jwt-for-opaque-api",
@@ -529,14 +588,17 @@ async def test_token_exchange_errors(
 ) -> None:
     if kind == "foreign":
         other = DevProvider(provider.config)  # same issuer, different keys
-        subject = other.mint_access_token(audience=API1)
+        subject = other.mint_access_token(audience=API2)
     elif kind == "expired":
-        subject = provider.mint_access_token(audience=API1, lifetime=10)
+        subject = provider.mint_access_token(audience=API2, lifetime=10)
         clock.advance(11)
     elif kind == "garbage":
         subject = "not-a-token"
     else:
-        subject = provider.mint_access_token(audience=API1)
+        subject = provider.mint_access_token(audience=API2)
+        if kind == "revoked":
+            for record in provider.state.tokens.values():
+                record.revoked = True
     response = await http.post("/token", data={**te_form(subject), **extra}, auth=GATEWAY_AUTH)
     assert_error(response, 400, error, secrets_=(subject,))
 
@@ -544,27 +606,94 @@ async def test_token_exchange_errors(
 async def test_token_exchange_not_allowed_for_webapp(
     http: httpx.AsyncClient, provider: DevProvider
 ) -> None:
-    subject = provider.mint_access_token(audience=API1)
+    subject = provider.mint_access_token(audience=API2)
     response = await http.post("/token", data=te_form(subject), auth=WEBAPP_AUTH)
     assert_error(response, 400, "unauthorized_client", secrets_=(subject,))
 
 
-def obo_form(assertion: str, scope: str, **extra: str) -> dict[str, str]:
-    return {
-        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-        "requested_token_use": "on_behalf_of", "assertion": assertion, "scope": scope, **extra,
-    }  # fmt: skip
+# Subject tokens whose audience is not the gateway: the gateway may not exchange them.
+NOT_FOR_GATEWAY: list[Any] = [
+    pytest.param({"aud": API1}, id="aud-another-api"),
+    pytest.param({"aud": OPAQUE_API}, id="aud-unowned-opaque-api"),
+    pytest.param({"aud": [API1, OPAQUE_API]}, id="aud-list-without-own-api"),
+    pytest.param({"aud": f"{ISSUER}/userinfo"}, id="aud-userinfo"),
+    pytest.param({"aud": "webapp"}, id="aud-another-client-id"),
+    pytest.param({"aud": None}, id="aud-absent"),
+]
+
+
+@pytest.mark.parametrize(("dialect", "error", "reason"), DIALECTS)
+@pytest.mark.parametrize("claims", NOT_FOR_GATEWAY)
+async def test_subject_token_for_another_audience_is_refused(
+    http: httpx.AsyncClient,
+    provider: DevProvider,
+    claims: dict[str, Any],
+    dialect: str,
+    error: str,
+    reason: str,
+) -> None:
+    """RFC 8693 2.2.2 ``invalid_request``; Entra OBO ``invalid_grant`` (AADSTS500131)."""
+    subject = provider.mint_access_token(sub="bob", scopes=["read:summary"], claims=claims)
+    response = await http.post("/token", data=exchange_form(dialect, subject), auth=GATEWAY_AUTH)
+    assert_error(response, 400, error, secrets_=(subject,))
+    assert reason in response.json()["error_description"]
+
+
+async def test_issued_token_for_another_api_is_refused(
+    http: httpx.AsyncClient, provider: DevProvider
+) -> None:
+    """A token the provider really issued (client credentials for API1), not only a minted one."""
+    issued = await http.post("/token", data=cc_form(), auth=DAEMON_AUTH)  # aud API1
+    subject = issued.json()["access_token"]
+    for dialect, error in (("rfc8693", "invalid_request"), ("entra-obo", "invalid_grant")):
+        response = await http.post(
+            "/token", data=exchange_form(dialect, subject), auth=GATEWAY_AUTH
+        )
+        assert_error(response, 400, error, secrets_=(subject,))
+
+
+FOR_GATEWAY: list[Any] = [
+    pytest.param({}, id="aud-own-api"),
+    pytest.param({"aud": [API1, API2]}, id="aud-list-with-own-api"),
+    pytest.param({"aud": "gateway"}, id="aud-own-client-id"),
+]
+
+
+@pytest.mark.parametrize("dialect", ["rfc8693", "entra-obo"])
+@pytest.mark.parametrize("claims", FOR_GATEWAY)
+async def test_subject_token_for_the_gateway_is_accepted(
+    http: httpx.AsyncClient, provider: DevProvider, claims: dict[str, Any], dialect: str
+) -> None:
+    subject = provider.mint_access_token(sub="bob", audience=API2, claims=claims)
+    response = await http.post("/token", data=exchange_form(dialect, subject), auth=GATEWAY_AUTH)
+    assert response.status_code == 200, response.text
+    _, issued = verify(response.json()["access_token"], (await http.get("/jwks")).json())
+    assert (issued["sub"], issued["aud"], issued["client_id"]) == ("bob", API1, "gateway")
+
+
+@pytest.mark.parametrize(("dialect", "error", "reason"), DIALECTS)
+@pytest.mark.parametrize("audience", [API1, API2, OPAQUE_API], ids=["api1", "api2", "opaque"])
+async def test_client_that_owns_no_api_exchanges_nothing(
+    owners_provider: DevProvider, audience: str, dialect: str, error: str, reason: str
+) -> None:
+    """``broker`` may use both grants but is no API: no token is meant for it."""
+    subject = owners_provider.mint_access_token(audience=audience)
+    async with owners_provider.asgi_client() as http:
+        response = await http.post("/token", data=exchange_form(dialect, subject), auth=BROKER_AUTH)
+    assert_error(response, 400, error, secrets_=(subject, BROKER_AUTH[1]))
+    assert reason in response.json()["error_description"]
 
 
 @pytest.mark.parametrize(
     ("scope", "expected"),
-    [(f"{API2}/.default", "read:summary"), (f"{API2}/read:summary offline_access", "read:summary")],
+    [(f"{API1}/.default", "read:messages write:messages"),
+     (f"{API1}/read:messages offline_access", "read:messages")],
     ids=["dot-default", "qualified-scope"],
-)
+)  # fmt: skip
 async def test_on_behalf_of_entra(
     http: httpx.AsyncClient, provider: DevProvider, scope: str, expected: str
 ) -> None:
-    incoming = provider.mint_access_token(sub="bob", audience=API1, client_id="spa")
+    incoming = provider.mint_access_token(sub="bob", audience=API2, client_id="spa")
     response = await http.post("/token", data=obo_form(incoming, scope), auth=GATEWAY_AUTH)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -572,8 +701,9 @@ async def test_on_behalf_of_entra(
     assert body["ext_expires_in"] == body["expires_in"]
     _, claims = verify(body["access_token"], (await http.get("/jwks")).json())
     assert claims["sub"] == "bob"
-    assert claims["aud"] == API2
+    assert claims["aud"] == API1
     assert claims["client_id"] == "gateway"
+    assert "act" not in claims  # Entra's OBO tokens carry no act claim
 
 
 OBO_ERRORS = [
@@ -590,11 +720,11 @@ OBO_ERRORS = [
 async def test_on_behalf_of_errors(
     http: httpx.AsyncClient, provider: DevProvider, overrides: dict[str, str], error: str
 ) -> None:
-    incoming = provider.mint_access_token(audience=API1)
-    form = obo_form(incoming, f"{API2}/.default")
+    incoming = provider.mint_access_token(audience=API2)
+    form = obo_form(incoming, f"{API1}/.default")
     form.update(overrides)
     if form["assertion"] == "foreign":
-        form["assertion"] = DevProvider(provider.config).mint_access_token(audience=API1)
+        form["assertion"] = DevProvider(provider.config).mint_access_token(audience=API2)
     response = await http.post("/token", data=form, auth=GATEWAY_AUTH)
     assert_error(response, 400, error, secrets_=(incoming, form["assertion"]))
 

@@ -129,9 +129,15 @@ class DevAPI:
     ``token_format="jwt"`` issues RFC 9068 JWT access tokens; ``"opaque"`` issues random strings
     that only introspection (RFC 7662) can read.
 
+    ``owner_client_id`` names the confidential client that *is* this API when it calls further
+    APIs. Only that client may exchange a token for this API (RFC 8693 token exchange, Entra
+    on-behalf-of), as real providers insist: the subject token must have been issued for the
+    party exchanging it. ``None``: nobody can exchange this API's tokens.
+
     Example::
 
-        DevAPI(identifier="http://127.0.0.1:8001/api", scopes=("read:messages",))
+        DevAPI(identifier="http://127.0.0.1:8002/api", scopes=("read:summary",),
+               owner_client_id="gateway")
     """
 
     identifier: str
@@ -139,6 +145,7 @@ class DevAPI:
     token_format: TokenFormat = "jwt"
     signing_alg: SigningAlg = "RS256"
     access_token_lifetime: int = 3600
+    owner_client_id: str | None = None
 
     def __post_init__(self) -> None:
         if not self.identifier:
@@ -147,6 +154,8 @@ class DevAPI:
             raise _fail(f"API {self.identifier}: token_format must be jwt or opaque")
         if self.signing_alg not in get_args(SigningAlg):
             raise _fail(f"API {self.identifier}: unsupported signing_alg")
+        if self.owner_client_id == "":
+            raise _fail(f"API {self.identifier}: owner_client_id must be a client_id or None")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,6 +200,13 @@ class DevProviderConfig:
                 raise _fail(f"duplicate {kind}")
         if not self.acr_values:
             raise _fail("acr_values must not be empty")
+        for api in self.apis:
+            # An owner outside ``clients`` is allowed (configs that swap the clients but keep
+            # the default APIs); it simply owns nothing anyone can use. A public client cannot
+            # be an API: it has no credentials to present at the token endpoint.
+            owner = self.client(api.owner_client_id) if api.owner_client_id else None
+            if owner is not None and owner.is_public:
+                raise _fail(f"API {api.identifier}: owner {owner.client_id} is a public client")
 
     def client(self, client_id: str) -> DevClient | None:
         """The client registered as ``client_id``, or None."""
@@ -207,6 +223,15 @@ class DevProviderConfig:
     def api(self, identifier: str) -> DevAPI | None:
         """The API whose identifier (audience) is ``identifier``, or None."""
         return next((a for a in self.apis if a.identifier == identifier), None)
+
+    def apis_owned_by(self, client_id: str) -> tuple[DevAPI, ...]:
+        """The APIs whose ``owner_client_id`` is ``client_id``: what that client *is*.
+
+        Example::
+
+            [gateway_api] = DevProviderConfig.default().apis_owned_by("gateway")
+        """
+        return tuple(a for a in self.apis if a.owner_client_id == client_id)
 
     @classmethod
     def default(cls, issuer: str = "http://127.0.0.1:9000") -> DevProviderConfig:
@@ -307,7 +332,12 @@ DEFAULT_CLIENTS: tuple[DevClient, ...] = (
 
 DEFAULT_APIS: tuple[DevAPI, ...] = (
     DevAPI(identifier="http://127.0.0.1:8001/api", scopes=("read:messages", "write:messages")),
-    DevAPI(identifier="http://127.0.0.1:8002/api", scopes=("read:summary",)),
+    # The gateway demo is this API; it exchanges its callers' tokens for the messages API.
+    DevAPI(
+        identifier="http://127.0.0.1:8002/api",
+        scopes=("read:summary",),
+        owner_client_id="gateway",
+    ),
     DevAPI(
         identifier="http://127.0.0.1:8004/api",
         scopes=("read:reports",),

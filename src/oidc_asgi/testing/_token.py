@@ -30,6 +30,7 @@ from oidc_asgi.testing._http import (
 )
 
 if TYPE_CHECKING:
+    from oidc_asgi.testing._state import TokenRecord
     from oidc_asgi.testing.provider import DevProvider
 
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -154,9 +155,34 @@ def client_credentials(op: DevProvider, client: DevClient, params: Params) -> di
     }
 
 
+def _audiences(record: TokenRecord) -> tuple[str, ...]:
+    # ``aud`` may be a string or a list (RFC 7519 section 4.1.3); minted tokens may set either.
+    aud = record.claims.get("aud", record.audience)
+    if isinstance(aud, str):
+        return (aud,)
+    if isinstance(aud, list):
+        return tuple(a for a in aud if isinstance(a, str))
+    return ()
+
+
+def _issued_for(op: DevProvider, client: DevClient, record: TokenRecord) -> bool:
+    """Whether the token's audience is ``client`` itself: its client_id or an API it owns.
+
+    Real providers refuse to exchange a token meant for someone else: Entra's on-behalf-of wants
+    the assertion's ``aud`` to be the calling app (its client id or one of its application URIs,
+    AADSTS500131, formerly AADSTS50013); Keycloak's and node-oidc-provider's token-exchange
+    policies want the subject token issued to or for the requesting client.
+    """
+    own = {client.client_id, *(a.identifier for a in op.config.apis_owned_by(client.client_id))}
+    return any(aud in own for aud in _audiences(record))
+
+
 def token_exchange(op: DevProvider, client: DevClient, params: Params) -> dict[str, Any]:
     """RFC 8693 section 2: exchange an access token this provider issued for one for another API.
 
+    The subject token must be an active access token whose ``aud`` is the calling client: its
+    client id or an API it owns (``DevAPI.owner_client_id``); anything else is ``invalid_request``
+    (section 2.2.2), as under the token-exchange policies of Keycloak and node-oidc-provider.
     The new token keeps the subject and carries an ``act`` claim naming the actor (the actor
     token's subject, or the calling client), nesting any earlier ``act`` (section 4.1).
     """
@@ -170,6 +196,8 @@ def token_exchange(op: DevProvider, client: DevClient, params: Params) -> dict[s
     subject = op.active_token(subject_token)
     if subject is None or subject.kind != "access_token":
         raise OAuthFailure("invalid_request", "subject_token is not valid")
+    if not _issued_for(op, client, subject):
+        raise OAuthFailure("invalid_request", "subject_token was not issued for this client")
     actor_sub = client.client_id
     actor_token = one(params, "actor_token")
     if actor_token is not None:
@@ -207,6 +235,9 @@ def token_exchange(op: DevProvider, client: DevClient, params: Params) -> dict[s
 def on_behalf_of(op: DevProvider, client: DevClient, params: Params) -> dict[str, Any]:
     """Microsoft Entra ID's on-behalf-of flow: RFC 7523 jwt-bearer grant with
     ``requested_token_use=on_behalf_of``; ``scope`` may use ``{api}/.default`` or ``{api}/{scope}``.
+
+    Like Entra, the assertion's ``aud`` must be the calling app (its client id or an API it owns,
+    ``DevAPI.owner_client_id``); otherwise ``invalid_grant`` (Entra's AADSTS500131).
     """
     if one(params, "requested_token_use") != "on_behalf_of":
         raise OAuthFailure("invalid_request", "requested_token_use must be on_behalf_of")
@@ -214,6 +245,10 @@ def on_behalf_of(op: DevProvider, client: DevClient, params: Params) -> dict[str
     subject = op.active_token(assertion)
     if subject is None or subject.kind != "access_token" or assertion.count(".") != 2:
         raise OAuthFailure("invalid_grant", "assertion is not a valid access token")
+    if not _issued_for(op, client, subject):
+        raise OAuthFailure(
+            "invalid_grant", "AADSTS500131: assertion audience does not match the calling client"
+        )
     resources = list(_resources(params))
     short: list[str] = []
     for value in need(params, "scope").split():
