@@ -308,7 +308,7 @@ async def test_device_login_without_scope_gives_tokens(peer: Peer) -> None:
 
 
 async def test_token_exchange_rfc8693(peer: Peer) -> None:
-    subject = peer.provider.mint_access_token(sub="alice", audience=API_1, scopes=["read:messages"])
+    subject = peer.provider.mint_access_token(sub="alice", audience=API_2, scopes=["read:summary"])
     client = peer.client("gateway", client_secret="gateway-secret")
     tokens = await client.token_exchange(
         subject_token=subject,
@@ -334,7 +334,7 @@ async def test_token_exchange_with_a_bad_subject_is_an_oauth_error(peer: Peer) -
 
 
 async def test_on_behalf_of_entra_dialect(peer: Peer) -> None:
-    incoming = peer.provider.mint_access_token(sub="bob", audience=API_1, scopes=["read:messages"])
+    incoming = peer.provider.mint_access_token(sub="bob", audience=API_2, scopes=["read:summary"])
     client = peer.client("gateway", client_secret="gateway-secret")
     tokens = await client.on_behalf_of(assertion=incoming, scope=f"{API_2}/.default")
     claims = peer.provider.verify_jwt(tokens.access_token)
@@ -370,7 +370,7 @@ async def test_on_behalf_of_cache_never_shares_between_users(peer: Peer) -> None
     seen: dict[str, str] = {}
     for user in ("alice", "bob", "alice"):
         incoming = peer.provider.mint_access_token(
-            sub=user, audience=API_1, scopes=["read:messages"], lifetime=600
+            sub=user, audience=API_2, scopes=["read:summary"], lifetime=600
         )
         key = token_cache_key(
             client_id="gateway", issuer=peer.provider.issuer, grant="on_behalf_of",

@@ -358,7 +358,7 @@ def test_sync_client_is_refused_clearly() -> None:
 
 def _user_token(world: World, sub: str = "alice", lifetime: int = 3600) -> str:
     return world.provider.mint_access_token(
-        sub=sub, audience=API_1, scopes=["read:messages"], lifetime=lifetime
+        sub=sub, audience=API_2, scopes=["read:summary"], lifetime=lifetime
     )
 
 
