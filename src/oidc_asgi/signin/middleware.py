@@ -609,9 +609,15 @@ class OIDCAuth:
     # ------------------------------------------------------------------------ responses
 
     def _error(
-        self, scope: Scope, failure: _Failure, *, set_cookies: list[str] | None = None
+        self,
+        scope: Scope,
+        failure: _Failure,
+        *,
+        set_cookies: list[str] | None = None,
+        sign_in: bool = False,
     ) -> Response:
         hint = _HINTS.get(failure.code, "")
+        login_url = self._login_url if sign_in else None
         headers = dict(_NO_STORE)
         if failure.retry_after is not None:
             headers["Retry-After"] = str(failure.retry_after)
@@ -629,11 +635,15 @@ class OIDCAuth:
                 f'<p><a href="{html.escape(self.config.url(self.config.default_return_to))}">'
                 "Continue</a></p>"
             )
+            if login_url:
+                body += f'<p><a href="{html.escape(login_url)}">Sign in again</a></p>'
             response = Response(
                 body, status_code=failure.status, media_type="text/html", headers=headers
             )
         else:
             content: dict[str, Any] = {"error": failure.code, "hint": hint, **failure.detail}
+            if login_url:
+                content["login_url"] = login_url
             response = JSONResponse(content, status_code=failure.status, headers=headers)
         for value in set_cookies or ():
             response.raw_headers.append((b"set-cookie", value.encode("latin-1")))
@@ -824,12 +834,52 @@ class OIDCAuth:
         if (
             state_param is not None
             and isinstance(done, list)
-            and len(done) == 2
+            and len(done) in (2, 3)
             and hmac.compare_digest(str(done[0]), state_hash(state_param))
         ):
             target = str(done[1])
         target = normalize_return_to(target, default=self.config.default_return_to)
         return RedirectResponse(self.config.url(target), status_code=303, headers=_NO_STORE)
+
+    def _cookieless_replay(
+        self, scope: Scope, state: _RequestState, code: str, state_param: str
+    ) -> bool:
+        """A form_post callback of unknown state that carries neither session nor transaction.
+
+        A provider's form_post is a cross-site POST, on which browsers withhold ``SameSite=Lax``
+        cookies: a signed-in user replaying it (back button, a second submit) would see
+        ``unknown_state``. Such a request is answered with a redirect to a GET of the callback
+        (``?resume=1``: no code, no state in the URL), which carries the Lax session cookie.
+        """
+        if scope["method"] != "POST" or code != "unknown_state" or state.loaded is not None:
+            return False
+        cookies = state.cookies
+        name = self.config.session_cookie
+        if any(c == name or c.startswith(name + ".") for c in cookies):
+            return False  # the session cookie came along: today's answer stands
+        return self._tx.name(state_param) not in cookies
+
+    def _resume(self, scope: Scope, state: _RequestState) -> Response:
+        """The GET hop after a cookieless form_post replay: never redeems a code.
+
+        Signed in: the return address of the login finished within the transaction TTL (the
+        session's ``done`` marker), else the default one; nothing is taken from the request,
+        so this is no open redirect. Not signed in: ``unknown_state`` with a sign-in link.
+        """
+        if state.auth is not None:
+            target = self.config.default_return_to
+            done = state.auth.get("done")
+            if (
+                isinstance(done, list)
+                and len(done) == 3
+                and isinstance(done[2], int)
+                and 0 <= self._now() - done[2] < self.config.transaction_ttl
+            ):
+                target = str(done[1])
+            target = normalize_return_to(target, default=self.config.default_return_to)
+            return RedirectResponse(self.config.url(target), status_code=303, headers=_NO_STORE)
+        log.info("sign-in callback failed: %s", "unknown_state")
+        return self._error(scope, _Failure("unknown_state"), sign_in=True)
 
     async def _callback_route(
         self, scope: Scope, receive: Receive, state: _RequestState
@@ -840,6 +890,8 @@ class OIDCAuth:
         tx_known = False
         try:
             params = await self._read_params(scope, receive)
+            if scope["method"] == "GET" and "resume" in params:
+                return self._resume(scope, state)
             state_param = params.get("state")
             if not state_param:
                 signed_in = self._already_signed_in(state, None)
@@ -852,6 +904,12 @@ class OIDCAuth:
                 signed_in = self._already_signed_in(state, state_param)
                 if signed_in is not None:
                     return signed_in
+                if self._cookieless_replay(scope, state, exc.code, state_param):
+                    log.info("sign-in callback without cookies: resuming by GET")
+                    location = self.config.url(self.config.callback_path or "/callback")
+                    return RedirectResponse(
+                        f"{location}?resume=1", status_code=303, headers=_NO_STORE
+                    )
                 tx_known = exc.code == "login_expired"
                 raise _Failure(exc.code) from None
             tx_known = True
@@ -986,7 +1044,7 @@ class OIDCAuth:
             "at": auth_time if isinstance(auth_time, (int, float)) else now,
             # Token sets per audience ("" = the login's own); refresh is shared (issue 5 seam).
             "tok": {config.audience or "": token_set},
-            "done": [state_hash(str(tx.get("s"))), str(tx.get("rt") or "/")],
+            "done": [state_hash(str(tx.get("s"))), str(tx.get("rt") or "/"), int(now)],
             "x": _secrets.token_urlsafe(12),
         }
         if isinstance(id_claims.get("sid"), str):
