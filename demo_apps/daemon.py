@@ -51,7 +51,10 @@ async def run(
             )
             async with client:
                 auth = ClientCredentialsAuth(
-                    client, audience=settings.api_audience, scope=settings.api_scopes
+                    client,
+                    audience=settings.api_audience,  # Auth0 style
+                    resource=settings.api_audience,  # RFC 8707
+                    scope=settings.api_scopes,
                 )
                 response = await (api_client or own_api).get(url, auth=auth)
         except ConfigurationError:

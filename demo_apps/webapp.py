@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import httpx
 from starlette.applications import Starlette
@@ -110,6 +111,7 @@ def create_app(
     """
     settings = settings or load("webapp", [])
     api = api_client or httpx.AsyncClient(timeout=10)
+    provider_http = http_client or httpx.AsyncClient(timeout=10)  # closed at shutdown
 
     @login_required
     async def messages(request: Request) -> Response:
@@ -137,7 +139,19 @@ def create_app(
         yield
         if api_client is None:
             await api.aclose()
+        if http_client is None:
+            await provider_http.aclose()
 
+    # form_post from a provider on another site over plain http (http://localhost against
+    # 127.0.0.1): the login cookie must be SameSite=None, hence Secure, which browsers accept
+    # from localhost. Everywhere else "auto": Secure exactly when the app is served over https.
+    base = urlsplit(settings.app_base_url)
+    cross_site_form_post = (
+        settings.response_mode == "form_post"
+        and base.scheme == "http"
+        and base.hostname == "localhost"
+        and urlsplit(settings.issuer).hostname != "localhost"
+    )
     routes = [Route("/", home), Route("/profile", profile), Route("/messages", messages)]
     app = Starlette(routes=routes, lifespan=lifespan)
     # Built here, not on the first request, so a bad setting stops the demo at startup.
@@ -152,7 +166,8 @@ def create_app(
         scope=("openid", "profile", "email", "offline_access", *settings.api_scopes),
         audience=settings.api_audience,  # the access token is for the API
         session_store=session_store(settings),
-        http_client=http_client,
+        cookie_secure=True if cross_site_form_post else "auto",
+        http_client=provider_http,
     )
     # /login, /callback, /logout (POST) and /backchannel-logout are served by OIDCAuth.
     app.add_middleware(OIDCAuth, config=config)

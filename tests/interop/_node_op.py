@@ -75,7 +75,12 @@ class NodeOP:
     back-channel logout to ``logout_receiver``), ``pkjwt`` (``private_key_jwt`` with
     ``pkjwt_key``, client credentials), ``native`` (public, loopback any port, device flow),
     ``daemon`` / ``daemon-secret`` (client credentials), ``gateway`` / ``gateway-secret``
-    (RFC 8693 token exchange). Resource servers: ``API`` and ``GATEWAY``, JWT access tokens.
+    (RFC 8693 token exchange), ``messages-api`` / ``messages-api-secret`` (introspection).
+    The demos' clients (``demo_apps``): ``webapp`` (redirects to ``127.0.0.1`` and
+    ``localhost`` on ``webapp_port``, back-channel logout to ``127.0.0.1:webapp_port``),
+    ``spa`` (public, redirect ``http://127.0.0.1:<spa_port>/``), ``cli`` (device code); the
+    ``native``, ``daemon`` and ``gateway`` clients above. Resource servers: ``API`` and
+    ``GATEWAY``, JWT access tokens.
     """
 
     issuer: str
@@ -85,6 +90,8 @@ class NodeOP:
     post_logout_redirect_uri: str
     pkjwt_key: dict[str, Any]
     logout_receiver: LogoutReceiver
+    webapp_port: int
+    spa_port: int
 
 
 def _wait_ready(proc: subprocess.Popen[str], timeout: float) -> str:
@@ -109,6 +116,8 @@ def start_node_op() -> Iterator[NodeOP]:
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     callback_port, signin_port = free_port(), free_port()
+    webapp_port, spa_port = free_port(), free_port()
+    webapps = [f"http://{host}:{webapp_port}" for host in ("127.0.0.1", "localhost")]
     redirect_uris = (
         f"http://127.0.0.1:{callback_port}/callback",
         f"http://127.0.0.1:{signin_port}/callback",
@@ -128,6 +137,10 @@ def start_node_op() -> Iterator[NodeOP]:
         ],
         "web_backchannel_logout_uri": receiver.url,
         "pkjwt_jwks": {"keys": [public_jwk]},
+        "webapp_redirect_uris": [f"{base}/callback" for base in webapps],
+        "webapp_post_logout_redirect_uris": [f"{base}/logged-out" for base in webapps],
+        "webapp_backchannel_logout_uri": f"{webapps[0]}/backchannel-logout",
+        "spa_redirect_uris": [f"http://127.0.0.1:{spa_port}/"],
     }
     stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
@@ -155,6 +168,8 @@ def start_node_op() -> Iterator[NodeOP]:
             post_logout_redirect_uri=post_logout,
             pkjwt_key=pkjwt_key,
             logout_receiver=receiver,
+            webapp_port=webapp_port,
+            spa_port=spa_port,
         )
     finally:
         if proc.poll() is None:

@@ -10,6 +10,10 @@
 //   web_post_logout_redirect_uris    post-logout redirect URIs of client "web"
 //   web_backchannel_logout_uri       back-channel logout receiver of client "web"
 //   pkjwt_jwks                       public JWKS of client "pkjwt" (private_key_jwt)
+//   webapp_redirect_uris             exact redirect URIs of the webapp demo's client "webapp"
+//   webapp_post_logout_redirect_uris post-logout redirect URIs of client "webapp"
+//   webapp_backchannel_logout_uri    back-channel logout URI of client "webapp"
+//   spa_redirect_uris                redirect (and post-logout) URIs of the public client "spa"
 import { createPrivateKey, createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 
 import Provider, { errors } from 'oidc-provider';
@@ -131,6 +135,13 @@ const configuration = {
     if (ctx?.oidc?.params?.grant_type !== TOKEN_EXCHANGE || token.kind !== 'AccessToken') return undefined;
     return { act: { sub: ctx.oidc.client.clientId } };
   },
+  // Browsers may call the token, userinfo and revocation endpoints from a public client's
+  // redirect URI origins (the SPA demo); the provider's own default, stated explicitly.
+  clientBasedCORS(ctx, origin, client) {
+    if (origin === 'null') return false;
+    if (ctx.oidc.route !== 'userinfo' && client.clientAuthMethod !== 'none') return false;
+    return client.redirectUris.some((uri) => URL.parse(uri)?.origin === origin);
+  },
   // The provider blocks back-channel calls to special-use addresses (SSRF guard, since 9.7);
   // the tests' receivers listen on 127.0.0.1, so lift it for that host only.
   fetch(url, options) {
@@ -150,6 +161,44 @@ const configuration = {
         backchannel_logout_uri: settings.web_backchannel_logout_uri,
         backchannel_logout_session_required: true,
       } : {}),
+    },
+    // The demos (demo_apps/) under the development provider's client ids.
+    {
+      client_id: 'webapp',
+      client_secret: 'webapp-secret',
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      redirect_uris: settings.webapp_redirect_uris ?? ['http://127.0.0.1:8000/callback'],
+      post_logout_redirect_uris: settings.webapp_post_logout_redirect_uris ?? ['http://127.0.0.1:8000/logged-out'],
+      ...(settings.webapp_backchannel_logout_uri ? {
+        backchannel_logout_uri: settings.webapp_backchannel_logout_uri,
+        backchannel_logout_session_required: true,
+      } : {}),
+    },
+    {
+      client_id: 'spa',
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      redirect_uris: settings.spa_redirect_uris ?? ['http://127.0.0.1:8003/'],
+      post_logout_redirect_uris: settings.spa_redirect_uris ?? ['http://127.0.0.1:8003/'],
+    },
+    {
+      client_id: 'cli',
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+      response_types: [],
+      redirect_uris: [],
+    },
+    {
+      // A resource server that introspects opaque tokens (RFC 7662).
+      client_id: 'messages-api',
+      client_secret: 'messages-api-secret',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
     },
     {
       client_id: 'pkjwt',
