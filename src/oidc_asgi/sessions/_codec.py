@@ -27,7 +27,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,6 +202,79 @@ def _copy_json(value: Any) -> Any:
     return value
 
 
+_READ_ONLY = "sign-in session data is read-only; build a new dict to change it"
+
+
+class _FrozenDict(dict[str, Any]):
+    # A dict the codec hands out shared across requests (see ``frozen_keys``): still a dict
+    # for isinstance checks, JSON encoding and ``{**d}``/``dict(d)`` copies, but every
+    # mutator raises, so no request can change what the next request with the same cookie
+    # sees. ``_json`` keeps its JSON text once encoded, so a re-issue splices it instead of
+    # encoding it again.
+    __slots__ = ("_json",)
+
+    def _text(self) -> str:
+        try:
+            return self._json
+        except AttributeError:
+            self._json: str = _ENCODER.encode(self)
+            return self._json
+
+    def _refuse(self, *args: object, **kwargs: object) -> Any:
+        raise TypeError(_READ_ONLY)
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __copy__(self) -> dict[str, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: object) -> dict[str, Any]:
+        thawed: dict[str, Any] = _thaw(self)
+        return thawed
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (_thaw(self),))
+
+
+class _FrozenList(list[Any]):
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> Any:
+        raise TypeError(_READ_ONLY)
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: object) -> list[Any]:
+        thawed: list[Any] = _thaw(self)
+        return thawed
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (list, (_thaw(self),))
+
+
+def _freeze(value: Any) -> Any:
+    # Parsed JSON -> read-only containers (strings and numbers are immutable already).
+    kind = type(value)
+    if kind is dict or kind is _FrozenDict:
+        return _FrozenDict({k: _freeze(v) for k, v in value.items()})
+    if kind is list or kind is _FrozenList:
+        return _FrozenList([_freeze(v) for v in value])
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_thaw(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class _Opened:
     """An authenticated payload before the clock is consulted (what the cache keeps)."""
@@ -236,6 +309,13 @@ class SessionCodec:
     sealed) are kept, keyed by cookie name and exact value; expiry is still checked on every
     hit and callers get a fresh copy of the data.
 
+    ``frozen_keys`` names top-level keys whose object values are handed out read-only and
+    shared instead of copied: a dict whose mutators raise ``TypeError`` (nested lists and
+    dicts too), so the cached value can never be changed by a request. ``encode`` splices
+    such a value's JSON text, kept from its first encoding, instead of encoding it again:
+    for a session whose bulk never changes (the sign-in tokens), a re-issue only encodes the
+    small part that did. To change a frozen value, store a new dict (``{**old, "k": v}``).
+
     Decoding never raises for bad input: ``decode`` returns ``None`` for anything tampered,
     truncated, foreign, expired or oversized; ``load`` raises ``OIDCError`` with a stable
     ``code`` saying which, for logs and metrics. Neither message contains the cookie value.
@@ -252,6 +332,7 @@ class SessionCodec:
         "_by_kid",
         "_cache",
         "_cache_size",
+        "_frozen",
         "_keys",
         "_max_bytes",
         "_max_envelope",
@@ -272,9 +353,15 @@ class SessionCodec:
         touch_after: float = 60,
         max_bytes: int = _DEFAULT_MAX_BYTES,
         cache_size: int = 0,
+        frozen_keys: Collection[str] = (),
         now: Callable[[], float] = time.time,
     ) -> None:
         keys = derive_keys(secrets, purpose=purpose)
+        if isinstance(frozen_keys, str) or not all(isinstance(k, str) for k in frozen_keys):
+            raise ConfigurationError(
+                "frozen_keys must be a collection of key names", code="invalid_setting"
+            )
+        self._frozen = frozenset(frozen_keys)
         if _number(absolute_ttl) is None or absolute_ttl <= 0:
             raise ConfigurationError("absolute_ttl must be > 0 seconds", code="invalid_ttl")
         if rolling_ttl is not None and (
@@ -348,13 +435,22 @@ class SessionCodec:
         payload: dict[str, Any] = {"iat": created, "uat": now, "d": data}
         if ceiling is not None:
             payload["cap"] = float(ceiling)
+        opened: dict[str, Any] | None = None
         try:
-            plaintext = _ENCODER.encode(payload).encode("utf-8")
-        except (TypeError, ValueError) as exc:
+            if self._frozen:
+                # One encode of what is not frozen; frozen values splice their kept text.
+                body, opened = self._encode_spliced(data)
+                del payload["d"]
+                head = _ENCODER.encode(payload)
+                text = f'{head[:-1]},"d":{body}}}'
+            else:
+                text = _ENCODER.encode(payload)
+        except (TypeError, ValueError, RecursionError) as exc:
             raise OIDCError(
                 f"session data is not JSON-serializable ({type(exc).__name__})",
                 code="session_not_serializable",
             ) from None
+        plaintext = text.encode("utf-8")
         if len(plaintext) > self._max_bytes:
             raise OIDCError(
                 f"session payload is {len(plaintext)} bytes, over the {self._max_bytes}-byte "
@@ -367,9 +463,35 @@ class SessionCodec:
         sealed = _aead(key.key, seed).encrypt(seed[12:], plaintext, _aad(header, cookie_name))
         value = f"{header}.{_b64e(seed + sealed)}"
         if self._cache_size:
-            # The next request carries this value: it opens from memory (parsed on first use).
-            self._remember((cookie_name, value), plaintext)
+            # The next request carries this value: it opens from memory (parsed on first use,
+            # or already opened when the frozen parts are at hand).
+            entry: bytes | _Opened = plaintext
+            if opened is not None:
+                entry = _Opened(opened, created, now, payload.get("cap"), 0, len(plaintext))
+            self._remember((cookie_name, value), entry)
         return value
+
+    def _encode_spliced(self, data: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """JSON text of ``data`` with frozen values spliced, and the data as it will open."""
+        parts = []
+        opened: dict[str, Any] = {}
+        for key, value in data.items():
+            if not isinstance(key, str):
+                raise TypeError("session keys must be strings")
+            if type(value) is _FrozenDict:
+                text = value._text()
+                opened[key] = value
+            elif key in self._frozen and isinstance(value, dict):
+                text = _ENCODER.encode(value)
+                frozen = _freeze(_DECODER.decode(text))
+                frozen._json = text
+                opened[key] = frozen
+            else:
+                text = _ENCODER.encode(value)
+                # As the next request will read it (tuples become lists, and so on); small.
+                opened[key] = _DECODER.decode(text)
+            parts.append(f"{_ENCODER.encode(key)}:{text}")
+        return "{" + ",".join(parts) + "}", opened
 
     def decode(self, value: str | None, *, cookie_name: str) -> DecodedSession | None:
         """Open a cookie value, or return ``None`` if it is not a live session of ours.
@@ -481,7 +603,22 @@ class SessionCodec:
             raise OIDCError("session payload lacks fields", code="session_malformed")
         if raw_cap is not None and cap is None:
             raise OIDCError("session payload has a bad ceiling", code="session_malformed")
+        for key in self._frozen:
+            value = data.get(key)
+            if type(value) is dict:
+                data[key] = _freeze(value)
         return _Opened(data, created, touched, cap, key_index, len(plaintext))
+
+    def _hand_out(self, data: dict[str, Any]) -> dict[str, Any]:
+        # A copy the caller may change, except frozen values: read-only, so shared as they are.
+        if not self._frozen:
+            copied: dict[str, Any] = _copy_json(data)
+            return copied
+        out = data.copy()
+        for key, value in out.items():
+            if type(value) is not _FrozenDict and (type(value) is dict or type(value) is list):
+                out[key] = _copy_json(value)
+        return out
 
     def _live(self, opened: _Opened, *, copy: bool) -> DecodedSession:
         expires = opened.created + self.absolute_ttl
@@ -492,7 +629,7 @@ class SessionCodec:
         if self._now() >= expires:
             raise OIDCError("session has expired", code="session_expired")
         return DecodedSession(
-            data=_copy_json(opened.data) if copy else opened.data,
+            data=self._hand_out(opened.data) if copy else opened.data,
             created_at=opened.created,
             touched_at=opened.touched,
             expires_at=expires,

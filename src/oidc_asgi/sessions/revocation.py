@@ -96,6 +96,9 @@ class MemorySharedState:
         self._entries: dict[str, tuple[str, float]] = {}
         self._max = max_entries
         self._now = now
+        # Bumped by every write: a reader that found nothing at generation g knows nothing
+        # new can be there while the generation is still g (expiry only ever removes).
+        self._generation = 0
 
     def __repr__(self) -> str:
         return f"MemorySharedState(max_entries={self._max})"
@@ -123,6 +126,7 @@ class MemorySharedState:
         if key not in self._entries and len(self._entries) >= self._max:
             self._make_room()
         self._entries[key] = (value, self._now() + max(ttl, 0.0))
+        self._generation += 1
 
     async def add(self, key: str, value: str, *, ttl: float) -> bool:
         """Store only if ``key`` is absent; whether it stored."""
@@ -278,17 +282,67 @@ class RevocationList:
     sign-in is not affected, so replaying an old logout token cannot end a newer session.
     Entries live ``ttl`` seconds: the longest a session can live.
 
+    Every request asks, and almost every answer is "no", so a "no" is remembered per
+    (issuer, ``sid``, ``sub``, ``signed_in_at``): with ``MemorySharedState`` until the state's
+    next write (exact: a logout recorded in this process is seen by the very next request);
+    with any other state (Redis) for ``cache_ttl`` seconds of ``now``, so a logout delivered to
+    *another* instance takes effect here at most ``cache_ttl`` seconds later (0 turns this
+    off; a logout through this list is seen at once). At most ``cache_size`` answers are kept.
+
     Example::
 
         revocations = RevocationList(MemorySharedState(), ttl=7 * 24 * 3600)
         await revocations.revoke(issuer, sid="08a5019c", sub=None, event_time=claims["iat"])
     """
 
-    def __init__(self, state: SharedState, *, ttl: float) -> None:
+    def __init__(
+        self,
+        state: SharedState,
+        *,
+        ttl: float,
+        cache_ttl: float = 0.0,
+        cache_size: int = 10_000,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         if not isinstance(state, SharedState):
             raise ConfigurationError("state must implement SharedState", code="invalid_store")
+        if (
+            isinstance(cache_ttl, bool)
+            or not isinstance(cache_ttl, (int, float))
+            or not math.isfinite(cache_ttl)
+            or cache_ttl < 0
+        ):
+            raise ConfigurationError("cache_ttl must be >= 0 seconds", code="invalid_ttl")
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
+            raise ConfigurationError("cache_size must be an int >= 0", code="invalid_size")
         self.state = state
         self.ttl = float(ttl)
+        self.cache_ttl = float(cache_ttl)
+        self._local = state if isinstance(state, MemorySharedState) else None
+        self._cache_size = cache_size if self._local is not None or cache_ttl > 0 else 0
+        # (issuer, sid, sub, signed_in_at) -> memory: the generation; else: valid until.
+        self._clean: dict[tuple[str, str | None, str | None, float], float] = {}
+        self._revokes = 0  # revoke() calls, so a read racing with one is not remembered
+        self._now = now
+
+    def known_clean(
+        self, issuer: str, *, sid: str | None, sub: str | None, signed_in_at: float
+    ) -> bool:
+        """Whether a remembered answer says this session is not revoked (no I/O, no await).
+
+        ``False`` means "ask ``is_revoked``", not "revoked".
+
+        Example::
+
+            if not revocations.known_clean(iss, sid=sid, sub=sub, signed_in_at=at):
+                revoked = await revocations.is_revoked(iss, sid=sid, sub=sub, signed_in_at=at)
+        """
+        mark = self._clean.get((issuer, sid, sub, signed_in_at))
+        if mark is None:
+            return False
+        if self._local is not None:
+            return mark == self._local._generation
+        return self._now() < mark
 
     async def revoke(
         self, issuer: str, *, sid: str | None, sub: str | None, event_time: float
@@ -300,12 +354,19 @@ class RevocationList:
             key = shared_key("rv-sub", issuer, sub)
         else:
             raise ConfigurationError("revoke needs sid or sub", code="missing_sub_and_sid")
+        self._revokes += 1
+        self._clean.clear()  # no "no" from before this write survives it
         await self.state.set_max(key, float(event_time), ttl=self.ttl)
 
     async def is_revoked(
         self, issuer: str, *, sid: str | None, sub: str | None, signed_in_at: float
     ) -> bool:
         """Whether a logout event at or after ``signed_in_at`` matches this session."""
+        if self.known_clean(issuer, sid=sid, sub=sub, signed_in_at=signed_in_at):
+            return False
+        # Taken before the read: a write racing with it makes the answer stale at once.
+        mark = self._local._generation if self._local is not None else self._now() + self.cache_ttl
+        revokes = self._revokes
         keys: list[str] = []
         if sid is not None:
             keys.append(shared_key("rv-sid", issuer, sid))
@@ -315,6 +376,11 @@ class RevocationList:
             event_time = _number(value)
             if event_time is not None and signed_in_at <= event_time:
                 return True
+        if self._cache_size and revokes == self._revokes:
+            clean = self._clean
+            if len(clean) >= self._cache_size:
+                del clean[next(iter(clean))]  # oldest first
+            clean[(issuer, sid, sub, signed_in_at)] = mark
         return False
 
 

@@ -50,6 +50,7 @@ from oidc_asgi.errors import (
 )
 from oidc_asgi.provider import Provider, ProviderMetadata
 from oidc_asgi.sessions import ChunkedCookie, CookieOptions, SessionCodec, derive_keys
+from oidc_asgi.sessions._codec import _copy_json
 from oidc_asgi.sessions.revocation import MemorySharedState, default_shared_state
 from oidc_asgi.sessions.stores import (
     CookieSessions,
@@ -169,6 +170,20 @@ def _wants_html(scope: Scope) -> bool:
     )
 
 
+def _same_types(a: Any, b: Any) -> bool:
+    """For values already equal: whether they are also the same JSON (types match all down)."""
+    kind = type(a)
+    if kind is not type(b):
+        return False
+    if kind is dict:
+        return all(_same_types(value, b[key]) for key, value in a.items())
+    if kind is list:
+        return all(map(_same_types, a, b))
+    if kind is float:
+        return repr(a) == repr(b)  # 0.0 and -0.0
+    return True
+
+
 class _RequestState:
     """The session as loaded for one request, and what the request changed."""
 
@@ -183,7 +198,6 @@ class _RequestState:
         "loaded",
         "original",
         "rotate",
-        "snapshot",
     )
 
     def __init__(self, cookies: dict[str, str], loaded: LoadedSession | None) -> None:
@@ -193,9 +207,11 @@ class _RequestState:
         auth = data.get("u")
         self.auth: dict[str, Any] | None = auth if isinstance(auth, dict) else None
         app = data.get("d")
-        self.app = AppSession(app if isinstance(app, dict) else {})
-        self.original: dict[str, Any] = dict(self.app)
-        self.snapshot = self.app._snapshot() if self.app else ""
+        # The loaded app data is this request's own copy (the codec hands out copies): it is
+        # the baseline, and the app gets a deep copy of it, so a change anywhere inside, nested
+        # too, shows against it without serialising anything.
+        self.original: dict[str, Any] = app if isinstance(app, dict) else {}
+        self.app = AppSession(_copy_json(self.original))
         self.auth_changed = False
         self.rotate = False
         self.clear = False
@@ -203,7 +219,11 @@ class _RequestState:
         self.https = False  # how the browser reached us: set by OIDCAuth.__call__
 
     def app_changed(self) -> bool:
-        return (self.app._snapshot() if self.app else "") != self.snapshot
+        app, base = self.app, self.original
+        if app != base:
+            return True
+        # Equal but stored differently (True and 1, 1 and 1.0) is a change too.
+        return not all(_same_types(value, base[key]) for key, value in app.items())
 
     def data(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -334,6 +354,9 @@ class OIDCAuth:
                     rolling_ttl=config.rolling_ttl,
                     touch_after=config.touch_after,
                     cache_size=_SESSION_CACHE,
+                    # The sign-in part is shared read-only between requests and re-issued
+                    # from its kept JSON text: only the app's part is copied and re-encoded.
+                    frozen_keys=("u",),
                     now=config.now,
                 ),
                 jar=ChunkedCookie(name=config.session_cookie, options=cookie),
