@@ -35,6 +35,7 @@ WEB_SECRET = 's3cret: with/special+chars&=%~"?#'
 
 API = "http://127.0.0.1:8001/api"
 GATEWAY = "http://127.0.0.1:8002/api"
+OPAQUE_API = "http://127.0.0.1:8004/api"  # opaque access tokens (introspection)
 
 
 class LogoutReceiver:

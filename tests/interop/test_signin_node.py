@@ -19,11 +19,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from oidc_asgi.provider import Provider
+from oidc_asgi.sessions import MemoryStore
 from oidc_asgi.signin import OIDCAuth, get_access_token, get_user
 from oidc_asgi.tokens import AccessTokenExpectations, TokenValidator
 
 from ._browser import Browser
-from ._node_op import API, NodeOP
+from ._node_op import API, GATEWAY, NodeOP
 
 pytestmark = pytest.mark.service("node")
 
@@ -128,3 +129,93 @@ async def test_first_access_token_is_a_jwt_for_the_api_rfc8707_2_2(
     assert claims.sub == "lena"
     assert claims["client_id"] == "web"
     assert claims["scope"] == "read:messages"  # the API's scopes only, no openid/email
+
+
+async def _signed_in(
+    node_op: NodeOP, outbound: httpx.AsyncClient, app: OIDCAuth, user: str
+) -> httpx.AsyncClient:
+    base = f"http://127.0.0.1:{node_op.signin_port}"
+    http = httpx.AsyncClient(mounts={base: httpx.ASGITransport(app=app)}, timeout=10)
+    start = await http.get(f"{base}/login")
+    browser = Browser(http, user=user)
+    answer = await browser.run(start.headers["location"], until=f"{base}/callback")
+    assert answer.params is not None, browser.pages
+    callback = await http.get(f"{base}/callback?{urlencode(answer.params)}")
+    assert callback.status_code == 303, callback.text
+    return http
+
+
+async def test_second_audience_not_granted_at_sign_in_asks_for_a_new_sign_in_rfc8707_2_2(
+    node_op: NodeOP, outbound: httpx.AsyncClient
+) -> None:
+    """``get_access_token(audience=...)`` for an API other than the sign-in's uses the refresh
+    token with ``resource`` naming it. node-oidc-provider grants only resources named in the
+    authorization request, so here it refuses; the library answers ``audience_not_granted``
+    with a login URL instead of failing the request, and the first API's token still works."""
+    base = f"http://127.0.0.1:{node_op.signin_port}"
+
+    async def token(request: Request) -> JSONResponse:
+        audience = request.query_params.get("aud")
+        return JSONResponse({"access_token": await get_access_token(request, audience=audience)})
+
+    app = OIDCAuth(
+        Starlette(routes=[Route("/token", token)]),
+        issuer=node_op.issuer,
+        client_id="web",
+        client_secret=node_op.web_secret,
+        secrets=["interop-session-secret-0123456789abcdef"],
+        base_url=base,
+        scope=("openid", "offline_access", "read:messages", "read:summary"),
+        audience=API,
+        authorization_params={"prompt": "consent"},  # keeps offline_access (note 5)
+        session_store=MemoryStore(),
+        http_client=outbound,
+    )
+    http = await _signed_in(node_op, outbound, app, "sam")
+    try:
+        first_answer = await http.get(f"{base}/token")
+        second_answer = await http.get(f"{base}/token", params={"aud": GATEWAY})
+    finally:
+        await http.aclose()
+    validator = TokenValidator(
+        issuer=node_op.issuer, keys=Provider(node_op.issuer, http_client=outbound)
+    )
+    first = await validator.access_token(
+        first_answer.json()["access_token"], AccessTokenExpectations(audience=API)
+    )
+    assert first.sub == "sam"
+    assert first["scope"] == "read:messages"
+    assert second_answer.status_code == 401
+    assert second_answer.json()["error"] == "audience_not_granted"
+    assert second_answer.json()["login_url"].startswith(f"{base}/login?")
+
+
+async def test_userinfo_with_the_opaque_sign_in_token_oidc_core_5_3(
+    node_op: NodeOP, outbound: httpx.AsyncClient
+) -> None:
+    """Without an API audience the sign-in's access token is opaque and good at userinfo,
+    whose claims (email, name: note 6) join the ID token's."""
+    base = f"http://127.0.0.1:{node_op.signin_port}"
+
+    async def me(request: Request) -> JSONResponse:
+        user = get_user(request)
+        assert user is not None
+        return JSONResponse({"sub": user.sub, "name": user.get("name"), "email": user.get("email")})
+
+    app = OIDCAuth(
+        Starlette(routes=[Route("/me", me)]),
+        issuer=node_op.issuer,
+        client_id="web",
+        client_secret=node_op.web_secret,
+        secrets=["interop-session-secret-0123456789abcdef"],
+        base_url=base,
+        scope=("openid", "profile", "email"),
+        fetch_userinfo=True,
+        http_client=outbound,
+    )
+    http = await _signed_in(node_op, outbound, app, "tara")
+    try:
+        me_answer = (await http.get(f"{base}/me")).json()
+    finally:
+        await http.aclose()
+    assert me_answer == {"sub": "tara", "name": "tara", "email": "tara@example.test"}

@@ -30,7 +30,9 @@ const issuer = `http://127.0.0.1:${port}`;
 const RESOURCES = {
   'http://127.0.0.1:8001/api': 'read:messages write:messages',
   'http://127.0.0.1:8002/api': 'read:summary', // the gateway: token exchange starts here
+  'http://127.0.0.1:8004/api': 'read:reports', // opaque tokens: only introspection reads them
 };
+const OPAQUE = new Set(['http://127.0.0.1:8004/api']);
 const GATEWAY = 'http://127.0.0.1:8002/api';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -39,7 +41,11 @@ function resourceServerInfo(indicator) {
   const scope = RESOURCES[indicator];
   if (scope === undefined) throw new errors.InvalidTarget();
   return {
-    scope, audience: indicator, accessTokenFormat: 'jwt', accessTokenTTL: 600, jwt: { sign: { alg: 'RS256' } },
+    scope,
+    audience: indicator,
+    accessTokenFormat: OPAQUE.has(indicator) ? 'opaque' : 'jwt',
+    accessTokenTTL: 600,
+    jwt: { sign: { alg: 'RS256' } },
   };
 }
 
