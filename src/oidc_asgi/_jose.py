@@ -18,6 +18,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
@@ -25,16 +26,20 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from oidc_asgi._jwks import VerificationKey
+from oidc_asgi._jwks import ALGORITHM_KEYS, VerificationKey
 from oidc_asgi.errors import TokenError
 
 # A segment is unpadded base64url. The last character must leave no unused bits set, so each
 # byte string has exactly one accepted encoding (no malleable token strings with the same
 # signature, which matters to anything keyed by the token text).
-_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
+_COMPACT = re.compile(r"([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]*)")
 _LAST_CHAR_OK = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _PADDING = {0: b"", 2: b"==", 3: b"="}
+# Parsed JOSE headers by their base64url text (see _header); bounded, cleared when full.
+_HEADERS: dict[str, Mapping[str, Any]] = {}
+_MAX_HEADERS = 256
+_MAX_CACHED_HEADER = 512
 
 _SHA = {
     "256": hashes.SHA256(),
@@ -129,14 +134,16 @@ def _malformed(message: str) -> TokenError:
     return TokenError(message, code="malformed_token")
 
 
-def _decode_segment(segment: str, what: str) -> bytes:
+def _decode_segment(segment: str, standard: bytes, what: str) -> bytes:
+    # ``segment`` is the base64url text (alphabet already checked by _COMPACT); ``standard`` the
+    # same characters translated to the standard alphabet, ready for binascii.
     rest = len(segment) % 4
     if rest == 1 or (rest and segment[-1] not in _LAST_CHAR_OK[rest]):
         raise _malformed(f"{what} is not canonical base64url")
     try:
-        # The alphabet was checked by _SEGMENT, so translating to the standard alphabet and
-        # decoding with binascii directly is exact (and skips base64's per-call wrappers).
-        return binascii.a2b_base64(segment.encode("ascii").translate(_TO_STANDARD) + _PADDING[rest])
+        # The alphabet was checked by _COMPACT, so decoding the translated text with binascii
+        # directly is exact (and skips base64's per-call wrappers).
+        return binascii.a2b_base64(standard + _PADDING[rest] if rest else standard)
     except (binascii.Error, ValueError) as exc:  # pragma: no cover - the regex guards this
         raise _malformed(f"{what} is not base64url") from exc
 
@@ -180,8 +187,9 @@ def parse_compact(token: object, max_bytes: int) -> ParsedJWS:
             expected=max_bytes,
             actual=len(token),
         )
-    dots = token.count(".")
-    if dots != 2:
+    match = _COMPACT.fullmatch(token)
+    if match is None:
+        dots = token.count(".")
         if dots == 4:
             raise TokenError(
                 "encrypted tokens (JWE) are not accepted",
@@ -189,69 +197,126 @@ def parse_compact(token: object, max_bytes: int) -> ParsedJWS:
                 expected="JWS",
                 actual="JWE",
             )
-        raise _malformed("a JWS has exactly three segments")
-    header_b64, payload_b64, signature_b64 = token.split(".")
-    if not (
-        _SEGMENT.fullmatch(header_b64)
-        and _SEGMENT.fullmatch(payload_b64)
-        and _SEGMENT.fullmatch(signature_b64)
-    ):
+        if dots != 2:
+            raise _malformed("a JWS has exactly three segments")
         raise _malformed("segments must be unpadded base64url")
-    header = _json_object(_decode_segment(header_b64, "header"), "header")
-    payload = _json_object(_decode_segment(payload_b64, "payload"), "payload")
-    signature = _decode_segment(signature_b64, "signature")
+    header_b64, payload_b64, signature_b64 = match.groups()
+    # One encode and one translation for the whole token; the segments are slices of it.
+    raw = token.encode("ascii")
+    standard = raw.translate(_TO_STANDARD)
+    header_end = len(header_b64)
+    payload_end = header_end + 1 + len(payload_b64)
+    header = _HEADERS.get(header_b64)
+    if header is None:
+        header = _header(header_b64, standard[:header_end])
+    payload = _json_object(
+        _decode_segment(payload_b64, standard[header_end + 1 : payload_end], "payload"),
+        "payload",
+    )
+    signature = _decode_segment(signature_b64, standard[payload_end + 1 :], "signature")
     return ParsedJWS(
         header=header,
         payload=payload,
-        signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
+        signing_input=raw[:payload_end],
         signature=signature,
     )
+
+
+def _header(header_b64: str, standard: bytes) -> Mapping[str, Any]:
+    decoded = _decode_segment(header_b64, standard, "header")
+    header = _json_object(decoded, "header")
+    if len(header_b64) <= _MAX_CACHED_HEADER and decoded.count(b"{") == 1 and b"[" not in decoded:
+        # A flat header (one object, no arrays: nothing mutable inside) is remembered as a
+        # read-only view, keyed by its exact text: an issuer's tokens share a handful of headers.
+        if len(_HEADERS) >= _MAX_HEADERS:
+            _HEADERS.clear()  # a flood of junk headers costs speed, never correctness
+        view: Mapping[str, Any] = MappingProxyType(header)
+        _HEADERS[header_b64] = view
+        return view
+    return header
 
 
 def verify_signature(
     alg: str, key: VerificationKey, signing_input: bytes, signature: bytes
 ) -> bool:
     """True when ``signature`` is a valid ``alg`` signature by ``key`` (RFC 7518 section 3)."""
+    verifiers = key._verifiers
+    check = verifiers.get(alg)
+    if check is None:
+        check = _verifier(alg, key)
+        if alg in ALGORITHM_KEYS:  # bounded: one checker per known algorithm and key
+            verifiers[alg] = check
+    return check(signing_input, signature)
+
+
+def _never(signing_input: bytes, signature: bytes) -> bool:
+    return False
+
+
+def _verifier(alg: str, key: VerificationKey) -> Callable[[bytes, bytes], bool]:
+    # Everything that depends only on (alg, key) is decided here, once: whether the key fits
+    # the algorithm, the padding and hash objects, the exact signature size.
     if not key.can_verify(alg):
-        return False
+        return _never
     public_key = key.public_key
-    try:
-        if alg[:2] in ("RS", "PS"):
-            if not isinstance(public_key, rsa.RSAPublicKey):
+    if alg[:2] in ("RS", "PS"):
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            return _never
+        rsa_size = (public_key.key_size + 7) // 8
+        pad, sha = _RSA[alg]
+        rsa_verify = public_key.verify
+
+        def check_rsa(signing_input: bytes, signature: bytes) -> bool:
+            if len(signature) != rsa_size:
                 return False
-            if len(signature) != (public_key.key_size + 7) // 8:
+            try:
+                rsa_verify(signature, signing_input, pad, sha)
+            except InvalidSignature:
                 return False
-            pad, sha = _RSA[alg]
-            public_key.verify(signature, signing_input, pad, sha)
             return True
-        if alg in _EC:
-            curve_name, size, order = _EC[alg]
-            if not isinstance(public_key, ec.EllipticCurvePublicKey):
-                return False
-            if public_key.curve.name != curve_name or len(signature) != 2 * size:
+
+        return check_rsa
+    if alg in _EC:
+        curve_name, size, order = _EC[alg]
+        if not isinstance(public_key, ec.EllipticCurvePublicKey):
+            return _never
+        if public_key.curve.name != curve_name:
+            return _never
+        ecdsa = ec.ECDSA(_SHA[alg[2:]])
+        ec_verify = public_key.verify
+        from_bytes = int.from_bytes
+
+        def check_ec(signing_input: bytes, signature: bytes) -> bool:
+            if len(signature) != 2 * size:
                 return False
             # RFC 7518 section 3.4: R || S, each exactly `size` octets. A zero or out-of-range
             # value is rejected here rather than trusted to the backend (CVE-2022-21449).
-            r = int.from_bytes(signature[:size], "big")
-            s = int.from_bytes(signature[size:], "big")
+            r = from_bytes(signature[:size], "big")
+            s = from_bytes(signature[size:], "big")
             if not (0 < r < order and 0 < s < order):
                 return False
-            der = encode_dss_signature(r, s)
-            public_key.verify(der, signing_input, ec.ECDSA(_SHA[alg[2:]]))
-            return True
-        if isinstance(public_key, ed25519.Ed25519PublicKey):
-            if len(signature) != 64:
+            try:
+                ec_verify(encode_dss_signature(r, s), signing_input, ecdsa)
+            except InvalidSignature:
                 return False
-            public_key.verify(signature, signing_input)
             return True
-        if isinstance(public_key, ed448.Ed448PublicKey):
-            if len(signature) != 114:
+
+        return check_ec
+    if isinstance(public_key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+        ed_size = 64 if isinstance(public_key, ed25519.Ed25519PublicKey) else 114
+        ed_verify = public_key.verify
+
+        def check_ed(signing_input: bytes, signature: bytes) -> bool:
+            if len(signature) != ed_size:
                 return False
-            public_key.verify(signature, signing_input)
+            try:
+                ed_verify(signature, signing_input)
+            except InvalidSignature:
+                return False
             return True
-    except InvalidSignature:
-        return False
-    return False
+
+        return check_ed
+    return _never
 
 
 def _half(digest: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:

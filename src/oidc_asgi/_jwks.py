@@ -17,8 +17,8 @@ import base64
 import binascii
 import logging
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
@@ -88,6 +88,12 @@ class VerificationKey:
     crv: str | None
     alg: str | None
     public_key: PublicKey
+    # Per-algorithm signature checkers built on first use by ``_jose.verify_signature`` (the
+    # padding, hash and size checks decided once per key, not once per token). Not part of
+    # the key's identity.
+    _verifiers: dict[str, Callable[[bytes, bytes], bool]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def can_verify(self, alg: str) -> bool:
         """True when this key's type, curve and declared ``alg`` fit ``alg`` (RFC 8725 3.1)."""

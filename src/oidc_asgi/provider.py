@@ -394,6 +394,9 @@ class Provider:
         self._discovery: _Cell[ProviderMetadata] = _Cell("discovery document")
         self._jwks: _Cell[tuple[VerificationKey, ...]] = _Cell("JWKS")
         self._unknown_kids: dict[str, float] = {}
+        # candidates() answers per (kid, alg) for the key set it was computed from.
+        self._selected: dict[tuple[str | None, str], tuple[VerificationKey, ...]] = {}
+        self._selected_from: tuple[VerificationKey, ...] | None = None
         if metadata is not None:
             if not isinstance(metadata, ProviderMetadata):
                 metadata = ProviderMetadata.from_document(
@@ -449,9 +452,21 @@ class Provider:
         """
         if alg not in ALGORITHM_KEYS or (kid is not None and len(kid) > _MAX_KID):
             return []
-        keys = await self._keys()
-        found = select_keys(keys, kid=kid, alg=alg)
+        cell = self._jwks
+        # The common case answers without awaiting anything: fresh keys, a known (kid, alg).
+        keys = self._fresh(cell, self._load_jwks, self._now())
+        if keys is None:
+            keys = await self._keys()
+        if keys is not self._selected_from:
+            self._selected = {}
+            self._selected_from = keys
+        found = self._selected.get((kid, alg))
+        if found is not None:
+            return found
+        found = tuple(select_keys(keys, kid=kid, alg=alg))
         if found:
+            # Bounded by the key set: only kids it holds (and None) are remembered.
+            self._selected[(kid, alg)] = found
             return found
         return await self._key_miss(kid, alg)
 
@@ -615,8 +630,11 @@ class Provider:
         meta = self._discovery.value
         return cell is self._jwks and meta is not None and cell.source != meta.jwks_uri
 
-    async def _get(self, cell: _Cell[T], load: Callable[[str | None], Awaitable[_Loaded[T]]]) -> T:
-        now = self._now()
+    def _fresh(
+        self, cell: _Cell[T], load: Callable[[str | None], Awaitable[_Loaded[T]]], now: float
+    ) -> T | None:
+        # The cached value when it is fresh (starting a background refresh when one is due),
+        # else None: then _get decides between fetching, waiting and the stale fallback.
         value = cell.value
         if value is not None and now < cell.expires_at and not self._superseded(cell):
             if (
@@ -627,6 +645,13 @@ class Provider:
                 >= self._refresh_ahead * (cell.expires_at - cell.fetched_at)
             ):
                 self._refresh(cell, load)  # in the background; this caller does not wait
+            return value
+        return None
+
+    async def _get(self, cell: _Cell[T], load: Callable[[str | None], Awaitable[_Loaded[T]]]) -> T:
+        now = self._now()
+        value = self._fresh(cell, load, now)
+        if value is not None:
             return value
         if cell.task is None and now < cell.retry_at:
             return self._fallback(cell, now)

@@ -298,6 +298,12 @@ class LogoutTokenExpectations:
 # result
 
 
+def _read_only(value: Mapping[str, Any]) -> MappingProxyType[str, Any]:
+    if type(value) is MappingProxyType:
+        return value
+    return MappingProxyType(value if type(value) is dict else dict(value))
+
+
 class Claims(Mapping[str, Any]):
     """The verified claims of a token: a read-only mapping, plus the protected ``header``.
 
@@ -317,13 +323,10 @@ class Claims(Mapping[str, Any]):
     _header: Mapping[str, Any]
 
     def __init__(self, header: Mapping[str, Any], claims: Mapping[str, Any]) -> None:
-        # The validator hands over freshly parsed dicts: wrap them without copying.
-        object.__setattr__(
-            self, "_header", MappingProxyType(header if isinstance(header, dict) else dict(header))
-        )
-        object.__setattr__(
-            self, "_claims", MappingProxyType(claims if isinstance(claims, dict) else dict(claims))
-        )
+        # The validator hands over freshly parsed dicts (or a header the parser already made
+        # read-only): wrap them without copying.
+        object.__setattr__(self, "_header", _read_only(header))
+        object.__setattr__(self, "_claims", _read_only(claims))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Claims is read-only")
@@ -452,8 +455,9 @@ def _check_header(header: Mapping[str, Any], algorithms: frozenset[str]) -> tupl
     return alg, kid
 
 
-async def _verify(jws: ParsedJWS, alg: str, kid: str | None, keys: KeySource) -> VerificationKey:
-    candidates: Sequence[VerificationKey] = await keys.candidates(kid=kid, alg=alg)
+def _verified_by(
+    jws: ParsedJWS, alg: str, kid: str | None, candidates: Sequence[VerificationKey]
+) -> VerificationKey:
     if not candidates:
         raise TokenError(
             "no key of the issuer matches the token",
@@ -684,8 +688,8 @@ class TokenValidator:
         jws = parse_compact(token, self.max_token_bytes)
         algs = self.algorithms if algorithms is None else frozenset(algorithms)
         alg, kid = _check_header(jws.header, algs)
-        key = await _verify(jws, alg, kid, self.keys)
-        return jws, alg, key
+        candidates: Sequence[VerificationKey] = await self.keys.candidates(kid=kid, alg=alg)
+        return jws, alg, _verified_by(jws, alg, kid, candidates)
 
     def _common(
         self,

@@ -16,6 +16,7 @@ __all__ = ["ClaimPath", "Principal", "claim_at", "claim_values"]
 ClaimPath: TypeAlias = "str | tuple[str, ...]"
 
 _MAX_ACT_DEPTH = 16
+_EMPTY = frozenset({""})
 
 
 def claim_at(claims: Mapping[str, Any], path: ClaimPath) -> Any:
@@ -47,10 +48,21 @@ def claim_values(value: Any) -> frozenset[str]:
         assert claim_values("read write") == {"read", "write"}
     """
     if isinstance(value, str):
-        return frozenset(v for v in value.split(" ") if v)
+        return frozenset(value.split(" ")) - _EMPTY  # "a  b" holds an empty item: not a value
+    if value is None:
+        return frozenset()
     if isinstance(value, list):
         return frozenset(v for v in value if isinstance(v, str) and v)
     return frozenset()
+
+
+def _values(view: Mapping[str, Any], paths: Sequence[ClaimPath]) -> frozenset[str]:
+    if len(paths) == 1:
+        return claim_values(claim_at(view, paths[0]))
+    values: frozenset[str] = frozenset()
+    for path in paths:
+        values |= claim_values(claim_at(view, path))
+    return values
 
 
 def _act_chain(claims: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
@@ -111,13 +123,11 @@ class Principal:
         """
         # Claims is an ABC Mapping whose get() runs in Python; its read-only dict view is
         # read at C speed (this runs once per distinct token on the hot path).
-        view: Mapping[str, Any] = claims.as_mapping() if isinstance(claims, Claims) else claims
-        scopes: frozenset[str] = frozenset()
-        for path in scope_claims:
-            scopes |= claim_values(claim_at(view, path))
-        roles: frozenset[str] = frozenset()
-        for path in role_claims:
-            roles |= claim_values(claim_at(view, path))
+        view: Mapping[str, Any] = (
+            claims.as_mapping() if type(claims) is Claims or isinstance(claims, Claims) else claims
+        )
+        scopes = _values(view, scope_claims)
+        roles = _values(view, role_claims)
         client_id = None
         for name in client_id_claims:
             value = view.get(name)
@@ -128,20 +138,28 @@ class Principal:
         exp = view.get("exp")
         cnf = view.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
-        return cls(
-            claims=claims,
-            issuer=str(view.get("iss", "")),
-            subject=sub if isinstance(sub, str) else None,
-            client_id=client_id,
-            scopes=scopes,
-            roles=roles,
-            actors=_act_chain(view) if "act" in view else (),
-            expires_at=float(exp)
+        iss = view.get("iss", "")
+        fields: dict[str, Any] = {
+            "claims": claims,
+            "issuer": iss if type(iss) is str else str(iss),
+            "subject": sub if isinstance(sub, str) else None,
+            "client_id": client_id,
+            "scopes": scopes,
+            "roles": roles,
+            "actors": _act_chain(view) if "act" in view else (),
+            "expires_at": float(exp)
             if isinstance(exp, (int, float)) and not isinstance(exp, bool)
             else None,
-            token_type="DPoP" if isinstance(jkt, str) else "Bearer",
-            jkt=jkt if isinstance(jkt, str) else None,
-        )
+            "token_type": "DPoP" if isinstance(jkt, str) else "Bearer",
+            "jkt": jkt if isinstance(jkt, str) else None,
+        }
+        if cls is not Principal:
+            return cls(**fields)
+        # Every field is set here, so the frozen dataclass's __init__ (one object.__setattr__
+        # per field) is skipped: this runs once per distinct token.
+        principal = object.__new__(Principal)
+        principal.__dict__.update(fields)
+        return principal
 
     @property
     def actor(self) -> Mapping[str, Any] | None:

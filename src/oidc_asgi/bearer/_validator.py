@@ -6,8 +6,9 @@ it to requests. The work per request, in order:
 1. find the credentials: ``Authorization`` only by default (RFC 6750 2.1), the form body when
    opted in (2.2), never the query (2.3); two methods, two headers or a malformed header are
    400 ``invalid_request``; sizes are capped before any parsing;
-2. a verified-token cache (bounded LRU keyed by SHA-256 of the token, each entry valid until
-   the token's ``exp`` plus leeway) answers tokens seen before without verifying again;
+2. a verified-token cache (bounded, oldest entry evicted first, keyed by the exact token
+   string, each entry valid until the token's ``exp`` plus leeway) answers tokens seen before
+   without verifying again;
 3. with several issuers, the **unverified** ``iss`` picks one from the allow-list before any
    network call: an unknown issuer costs no fetch at all (attack catalogue row 20);
 4. ``tokens.TokenValidator.access_token`` runs the RFC 9068 pipeline (structure, alg
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import math
 import os
@@ -632,7 +632,11 @@ class BearerValidator:
             # _extra_checks enforces on every token: that is the caller's check the switch asks for.
             allow_missing_audience=config.audience is None,
         )
-        self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
+        # Keyed by the token itself: a dict lookup compares the whole string, so only the very
+        # same token can ever hit (cheaper than hashing it with SHA-256 first, and exact).
+        self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        # authenticate() reads the cache itself unless a subclass changed validate().
+        self._inline_cache = type(self).validate is BearerValidator.validate
         self.introspection = introspection
         if (
             introspection is not None
@@ -735,6 +739,13 @@ class BearerValidator:
 
             creds = validator.credentials(request.scope)
         """
+        found = self._find(scope, form_tokens)
+        return None if found is None else Credentials(*found)
+
+    def _find(
+        self, scope: Mapping[str, Any], form_tokens: Sequence[str] | None
+    ) -> tuple[Literal["Bearer", "DPoP"], str, TokenSource] | None:
+        # credentials() without building a Credentials object (authenticate's hot path).
         header: bytes | None = None
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
@@ -744,11 +755,12 @@ class BearerValidator:
                     )
                 header = value
         cap = self.config.max_token_bytes
-        found: Credentials | None = None
+        found: tuple[Literal["Bearer", "DPoP"], str, TokenSource] | None = None
         if header is not None:
             if len(header) > cap + 16:
                 raise _error("authorization_too_large", "the Authorization header is too large")
-            body = header[7:].rstrip(b"=")
+            value = header[7:]
+            body = value.rstrip(b"=")
             if (
                 header[:7] in (b"Bearer ", b"bearer ")
                 and body
@@ -756,7 +768,7 @@ class BearerValidator:
             ):
                 # The common case: _B64TOKEN decided at C speed (deleting every allowed
                 # character leaves nothing; "=" only as trailing padding).
-                found = Credentials("Bearer", header[7:].decode("ascii"))
+                found = ("Bearer", value.decode("ascii"), "header")
             else:
                 text = header.decode("latin-1")
                 match = _SCHEME.fullmatch(text)
@@ -769,7 +781,7 @@ class BearerValidator:
                         raise _error(
                             "malformed_authorization", "the Authorization header is malformed"
                         )
-                    found = Credentials("Bearer" if scheme == "bearer" else "DPoP", token)
+                    found = ("Bearer" if scheme == "bearer" else "DPoP", token, "header")
         if form_tokens:
             if found is not None or len(form_tokens) > 1:
                 # RFC 6750 section 2: clients MUST NOT use more than one method per request.
@@ -779,7 +791,7 @@ class BearerValidator:
                 raise _error("authorization_too_large", "the access token is too large")
             if not _B64TOKEN.fullmatch(token):
                 raise _error("malformed_authorization", "the form access_token is malformed")
-            found = Credentials("Bearer", token, "form")
+            found = ("Bearer", token, "form")
         return found
 
     # -- validation ---------------------------------------------------------------------------
@@ -800,14 +812,17 @@ class BearerValidator:
 
             principal = await validator.authenticate(request.scope, rules=[Scopes("read")])
         """
-        creds = self.credentials(scope, form_tokens)
-        if creds is None:
+        found = self._find(scope, form_tokens)
+        if found is None:
             raise TokenError("the request carries no access token", code="missing_token")
+        scheme, token, _source = found
         dpop = self.dpop
-        if creds.scheme == "Bearer" and dpop is not None and dpop.settings.required:
+        if scheme == "Bearer" and dpop is not None and dpop.settings.required:
             raise TokenError("this API accepts DPoP-bound tokens only", code="dpop_required")
-        principal = await self.validate(creds.token)
-        if creds.scheme == "DPoP":
+        principal = self._cached(token) if self._inline_cache else None
+        if principal is None:
+            principal = await self.validate(token)
+        if scheme == "DPoP":
             assert dpop is not None  # credentials() accepts DPoP only when enabled
             if principal.jkt is None:
                 raise TokenError(
@@ -815,7 +830,7 @@ class BearerValidator:
                     code="unbound_token",
                     claim="cnf",
                 )
-            await dpop.verify(scope, creds.token, principal)
+            await dpop.verify(scope, token, principal)
         elif principal.jkt is not None:
             # RFC 9449 section 7.2: a DPoP-bound token is not a bearer token.
             raise TokenError(
@@ -861,14 +876,10 @@ class BearerValidator:
                 actual=len(token),
             )
         cache_size = self.config.cache_size
-        key = b""
         if cache_size:
-            key = hashlib.sha256(token.encode("ascii", "surrogateescape")).digest()
-            entry = self._cache.get(key)
-            if entry is not None:
-                if self.now() < entry.valid_until:
-                    return entry.principal
-                del self._cache[key]
+            cached = self._cached(token)
+            if cached is not None:
+                return cached
         if self.introspection is not None and token.count(".") != 2:
             # Hybrid dispatch: a JWS has exactly two dots; anything else is opaque.
             principal, valid_until = await self._introspected(self.introspection, token)
@@ -878,10 +889,20 @@ class BearerValidator:
             valid_until = self._valid_until(claims)
         if cache_size:
             cache = self._cache
-            cache[key] = _Entry(principal, valid_until)
+            cache[token] = _Entry(principal, valid_until)
             if len(cache) > cache_size:
                 cache.popitem(last=False)
         return principal
+
+    def _cached(self, token: str) -> Principal | None:
+        # Only tokens that passed validate() (size cap included) are ever stored.
+        entry = self._cache.get(token)
+        if entry is None:
+            return None
+        if self.now() < entry.valid_until:
+            return entry.principal
+        del self._cache[token]
+        return None
 
     async def _introspected(
         self, introspector: Introspector, token: str
@@ -1039,7 +1060,9 @@ class BearerValidator:
 
 def _has_cnf(claims: Mapping[str, Any]) -> bool:
     # Claims' own __contains__ runs in Python; its dict view answers at C speed.
-    return "cnf" in (claims.as_mapping() if isinstance(claims, Claims) else claims)
+    if type(claims) is Claims or isinstance(claims, Claims):
+        return "cnf" in claims.as_mapping()
+    return "cnf" in claims
 
 
 def _scheme_used(scope: Mapping[str, Any]) -> Literal["Bearer", "DPoP"]:

@@ -78,6 +78,8 @@ class BearerAuth(SecurityScheme):
         self.rules = tuple(rules)
         # Per route scope list -> its rules, built once (a route's scopes never change).
         self._rules_for: dict[tuple[str, ...], tuple[Rule, ...]] = {}
+        # BearerConfig is frozen: whether a form body can carry the token is known now.
+        self._forms = "form" in validator.config.token_sources
 
     @property
     def authorization_url(self) -> str | None:
@@ -179,21 +181,35 @@ class BearerAuth(SecurityScheme):
         return rules
 
     async def __call__(self, conn: HTTPConnection, security_scopes: SecurityScopes) -> Principal:
-        principal = await self._authenticate(conn, security_scopes, optional=False)
-        assert principal is not None  # optional=False never answers None
-        return principal
+        # _authenticate(optional=False) inlined: this runs on every protected request, and one
+        # coroutine less is measurable next to a verified-token cache hit.
+        try:
+            scopes = tuple(security_scopes.scopes)
+            rules = self._rules_for.get(scopes)
+            if rules is None:
+                rules = self._route_rules(scopes)
+            form_tokens = await self._form_tokens(conn) if self._forms else None
+            return await self.validator.authenticate(
+                conn.scope, form_tokens=form_tokens, rules=rules
+            )
+        except (TokenError, ProviderUnavailable, ConfigurationError) as exc:
+            raise self._exception(exc, conn) from None
+
+    async def _form_tokens(self, conn: HTTPConnection) -> list[str] | None:
+        validator = self.validator
+        if validator.wants_form(conn.scope) and isinstance(conn, Request):
+            return validator.form_tokens(await conn.body())
+        return None
 
     async def _authenticate(
         self, conn: HTTPConnection, security_scopes: SecurityScopes, *, optional: bool
     ) -> Principal | None:
-        validator = self.validator
-        scope = conn.scope
         try:
             rules = self._route_rules(tuple(security_scopes.scopes))
-            form_tokens = None
-            if validator.wants_form(scope) and isinstance(conn, Request):
-                form_tokens = validator.form_tokens(await conn.body())
-            return await validator.authenticate(scope, form_tokens=form_tokens, rules=rules)
+            form_tokens = await self._form_tokens(conn) if self._forms else None
+            return await self.validator.authenticate(
+                conn.scope, form_tokens=form_tokens, rules=rules
+            )
         except TokenError as exc:
             if optional and exc.code == "missing_token":
                 return None
