@@ -122,7 +122,7 @@ async def test_login_forwards_only_allow_listed_parameters(harness: Harness) -> 
         assert params["state"] != "chosen"
         assert "foo" not in params
         assert params["ui_locales"] == "fr"
-        assert params["audience"] == "http://127.0.0.1:8001/api"
+        assert params["resource"] == "http://127.0.0.1:8001/api"  # audience_parameter default
 
 
 OPEN_REDIRECTS = [
