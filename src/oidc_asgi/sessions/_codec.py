@@ -185,6 +185,15 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
+_encode_key = json.encoder.encode_basestring  # what the encoder above does to a str key
+
+
+def _float_json(value: float) -> str:
+    if not math.isfinite(value):
+        raise ValueError("non-finite number")
+    return repr(value)
+
+
 def _copy_json(value: Any) -> Any:
     # A deep copy of parsed JSON (dicts, lists, immutable scalars), far cheaper than
     # copy.deepcopy: every caller gets objects it may change without touching the cache.
@@ -275,7 +284,7 @@ def _thaw(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Opened:
     """An authenticated payload before the clock is consulted (what the cache keeps)."""
 
@@ -438,11 +447,15 @@ class SessionCodec:
         opened: dict[str, Any] | None = None
         try:
             if self._frozen:
-                # One encode of what is not frozen; frozen values splice their kept text.
+                # One encode of what is not frozen; frozen values splice their kept text. The
+                # numbers are written as the encoder would (float repr, finite only).
                 body, opened = self._encode_spliced(data)
-                del payload["d"]
-                head = _ENCODER.encode(payload)
-                text = f'{head[:-1]},"d":{body}}}'
+                cap = payload.get("cap")
+                tail = "" if cap is None else f',"cap":{_float_json(cap)}'
+                text = (
+                    f'{{"iat":{_float_json(created)},"uat":{_float_json(float(now))}{tail},'
+                    f'"d":{body}}}'
+                )
             else:
                 text = _ENCODER.encode(payload)
         except (TypeError, ValueError, RecursionError) as exc:
@@ -490,7 +503,7 @@ class SessionCodec:
                 text = _ENCODER.encode(value)
                 # As the next request will read it (tuples become lists, and so on); small.
                 opened[key] = _DECODER.decode(text)
-            parts.append(f"{_ENCODER.encode(key)}:{text}")
+            parts.append(f"{_encode_key(key)}:{text}")
         return "{" + ",".join(parts) + "}", opened
 
     def decode(self, value: str | None, *, cookie_name: str) -> DecodedSession | None:

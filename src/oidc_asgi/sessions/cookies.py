@@ -186,6 +186,10 @@ class ChunkedCookie:
     _attrs_cache: dict[tuple[bool, int | None], str] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # Per attribute length: (room for the chunk values, chunk names) for 1..max_chunks cookies.
+    _plans: dict[int, list[tuple[int, list[int], list[str]]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         _check_name(self.name)
@@ -275,6 +279,13 @@ class ChunkedCookie:
             )
         if max_age is not None and (isinstance(max_age, bool) or max_age < 0):
             raise OIDCError("max_age must be >= 0 or None", code="invalid_cookie_max_age")
+        return self._write(value, cookies=cookies, https=https, max_age=max_age)
+
+    def _write(
+        self, value: str, *, cookies: Mapping[str, str], https: bool, max_age: int | None
+    ) -> list[str]:
+        # ``write`` without the checks, for values that cannot fail them: a session codec's
+        # envelope (base64url and dots) and a non-negative int max-age.
         # The value and the names were checked once above and in __post_init__, and every
         # chunk name shares the head's prefix, so the attributes are built once per
         # (https, max_age) and kept: max-age changes at most once a second (hot path).
@@ -284,18 +295,17 @@ class ChunkedCookie:
             if len(self._attrs_cache) >= 8:
                 self._attrs_cache.clear()
             self._attrs_cache[(https, max_age)] = attrs
-        parts = self._split(value, attrs=len(attrs))
-        headers = [
-            f"{self._chunk_name(index)}={len(parts)}~{part}{attrs}"
-            if index == 0
-            else f"{self._chunk_name(index)}={part}{attrs}"
-            for index, part in enumerate(parts)
-        ]
-        headers.extend(
-            self.options.expire_cookie(self._chunk_name(index), https=https)
-            for index in self._chunk_indexes(cookies)
-            if index >= len(parts)
-        )
+        parts, names = self._split(value, attrs=len(attrs))
+        headers = [f"{names[0]}={len(parts)}~{parts[0]}{attrs}"]
+        for index in range(1, len(parts)):
+            headers.append(f"{names[index]}={parts[index]}{attrs}")
+        prefix = self.name + "."
+        if any(key.startswith(prefix) for key in cookies):
+            headers.extend(
+                self.options.expire_cookie(self._chunk_name(index), https=https)
+                for index in self._chunk_indexes(cookies)
+                if index >= len(parts)
+            )
         return headers
 
     def clear(self, cookies: Mapping[str, str], *, https: bool) -> list[str]:
@@ -320,11 +330,24 @@ class ChunkedCookie:
                         found.append(index)
         return sorted(found)
 
-    def _split(self, value: str, *, attrs: int) -> list[str]:
-        for count in range(1, self.max_chunks + 1):
-            caps = [self.budget - len(self.name) - 1 - attrs - len(f"{count}~")]
-            caps += [self.budget - len(self._chunk_name(i)) - 1 - attrs for i in range(1, count)]
-            if sum(caps) >= len(value):
+    def _split(self, value: str, *, attrs: int) -> tuple[list[str], list[str]]:
+        plans = self._plans.get(attrs)
+        if plans is None:
+            # Built once per attribute length (a handful): what fits in 1, 2, ... cookies.
+            plans = []
+            for count in range(1, self.max_chunks + 1):
+                caps = [self.budget - len(self.name) - 1 - attrs - len(f"{count}~")]
+                caps += [
+                    self.budget - len(self._chunk_name(i)) - 1 - attrs for i in range(1, count)
+                ]
+                names = [self._chunk_name(i) for i in range(count)]
+                plans.append((sum(caps), caps, names))
+            if len(self._plans) >= 8:
+                self._plans.clear()
+            self._plans[attrs] = plans
+        size = len(value)
+        for room, caps, names in plans:
+            if room >= size:
                 parts = []
                 start = 0
                 for cap in caps:
@@ -332,7 +355,7 @@ class ChunkedCookie:
                     start += cap
                 # ``count`` is the smallest that fits, so every chunk but the last is full and
                 # the last is non-empty: the count written in the head is the count used.
-                return parts
+                return parts, names
         raise OIDCError(
             f"value for cookie {self.name!r} needs more than {self.max_chunks} cookies of "
             f"{self.budget} bytes; keep tokens in a server-side store or raise max_chunks",

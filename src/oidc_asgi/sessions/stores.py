@@ -353,7 +353,8 @@ class CookieSessions:
         )
         now = self._now()
         expires = _expiry(self.codec, now if created is None else created, now, ceiling)
-        return self.jar.write(value, cookies=cookies, https=https, max_age=_max_age(expires, now))
+        # The codec's envelope is base64url and dots: always cookie-safe, no need to re-check.
+        return self.jar._write(value, cookies=cookies, https=https, max_age=_max_age(expires, now))
 
     async def clear(
         self, previous: LoadedSession | None, *, cookies: Mapping[str, str], https: bool
