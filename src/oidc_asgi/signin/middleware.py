@@ -51,6 +51,7 @@ from oidc_asgi.errors import (
 from oidc_asgi.provider import Provider, ProviderMetadata
 from oidc_asgi.sessions import ChunkedCookie, CookieOptions, SessionCodec, derive_keys
 from oidc_asgi.sessions._codec import _copy_json
+from oidc_asgi.sessions._codec import _copy_json
 from oidc_asgi.sessions.revocation import MemorySharedState, default_shared_state
 from oidc_asgi.sessions.stores import (
     CookieSessions,
@@ -113,7 +114,13 @@ def _b64(data: bytes) -> str:
 
 
 def _parse_cookies(scope: Scope) -> dict[str, str]:
-    raw = Headers(scope=scope).get("cookie")
+    # The first Cookie header, as Headers(scope=scope).get("cookie") would give it (ASGI
+    # header names are lowercase), without building a Headers object on every request.
+    raw = ""
+    for key, value in scope.get("headers", ()):
+        if key == b"cookie":
+            raw = value.decode("latin-1")
+            break
     if not raw:
         return {}
     cookies: dict[str, str] = {}
@@ -168,6 +175,20 @@ def _wants_html(scope: Scope) -> bool:
     return "text/html" in headers.get("accept", "") or (
         "application/json" not in headers.get("accept", "") and not headers.get("x-requested-with")
     )
+
+
+def _same_types(a: Any, b: Any) -> bool:
+    """For values already equal: whether they are also the same JSON (types match all down)."""
+    kind = type(a)
+    if kind is not type(b):
+        return False
+    if kind is dict:
+        return all(_same_types(value, b[key]) for key, value in a.items())
+    if kind is list:
+        return all(map(_same_types, a, b))
+    if kind is float:
+        return repr(a) == repr(b)  # 0.0 and -0.0
+    return True
 
 
 def _same_types(a: Any, b: Any) -> bool:
