@@ -51,7 +51,6 @@ from oidc_asgi.errors import (
 from oidc_asgi.provider import Provider, ProviderMetadata
 from oidc_asgi.sessions import ChunkedCookie, CookieOptions, SessionCodec, derive_keys
 from oidc_asgi.sessions._codec import _copy_json
-from oidc_asgi.sessions._codec import _copy_json
 from oidc_asgi.sessions.revocation import MemorySharedState, default_shared_state
 from oidc_asgi.sessions.stores import (
     CookieSessions,
@@ -175,20 +174,6 @@ def _wants_html(scope: Scope) -> bool:
     return "text/html" in headers.get("accept", "") or (
         "application/json" not in headers.get("accept", "") and not headers.get("x-requested-with")
     )
-
-
-def _same_types(a: Any, b: Any) -> bool:
-    """For values already equal: whether they are also the same JSON (types match all down)."""
-    kind = type(a)
-    if kind is not type(b):
-        return False
-    if kind is dict:
-        return all(_same_types(value, b[key]) for key, value in a.items())
-    if kind is list:
-        return all(map(_same_types, a, b))
-    if kind is float:
-        return repr(a) == repr(b)  # 0.0 and -0.0
-    return True
 
 
 def _same_types(a: Any, b: Any) -> bool:
