@@ -16,8 +16,10 @@ for at least a margin, refreshing it (RFC 6749 section 6) when needed:
   ``http.response.start`` like every session change (so call this before the response starts);
   a server-side store is updated at once (compare-and-set) so other requests see it;
 * **other audiences** through the same refresh token (RFC 8707 ``resource``, or Auth0's
-  ``audience``): a provider that refuses raises ``AccessTokenUnavailable`` with code
-  ``audience_not_granted``, saying the user must sign in again with that audience;
+  ``audience``): providers such as node-oidc-provider grant those named at sign-in
+  (``SignInConfig.audiences``); one that refuses raises ``AccessTokenUnavailable`` with code
+  ``audience_not_granted``, saying the user must sign in again with that audience (and, for
+  an API not in ``audiences``, to add it there);
 * ``invalid_grant`` ends the session (the refresh token is dead) and raises
   ``AccessTokenUnavailable(code="session_ended")``: a ``LoginRequired``, so an unhandled one
   sends a browser to sign in again and gives other clients 401 with a login URL.
@@ -419,12 +421,19 @@ class ApiTokens:
                 ) from None
             if exc.error in _SCOPE_ERRORS:
                 log.info("refresh for another audience refused: %s", exc.error)
+                if audience and audience not in self.config.audiences:
+                    # RFC 8707 section 2.2: providers grant only what the sign-in asked for.
+                    remedy = (
+                        "it was not named at sign-in: add it to SignInConfig.audiences so "
+                        "every sign-in asks for it, then the user must sign in again"
+                    )
+                else:
+                    remedy = "the user must sign in again asking for that audience and scope"
                 raise self._raise(
                     scope,
                     "audience_not_granted",
                     f"the provider will not issue a token for {audience or 'the sign-in'!r} "
-                    f"from this sign-in ({exc.error}); the user must sign in again asking for "
-                    "that audience and scope",
+                    f"from this sign-in ({exc.error}); {remedy}",
                     audience=audience or None,
                 ) from None
             raise

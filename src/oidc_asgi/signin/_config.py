@@ -64,6 +64,7 @@ ENV_VARIABLES: Mapping[str, str] = MappingProxyType(
         "OIDC_RESPONSE_MODE": "response_mode",
         "OIDC_AUTH_METHOD": "auth_method",
         "OIDC_AUDIENCE": "audience",
+        "OIDC_AUDIENCES": "audiences",
         "OIDC_FETCH_USERINFO": "fetch_userinfo",
         "OIDC_PROTECT": "protect",
         "OIDC_PUBLIC_PATHS": "public_paths",
@@ -98,6 +99,47 @@ def _positive(name: str, value: float | None, *, allow_none: bool = False) -> No
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ConfigurationError(f"{name} must be a positive number", code="invalid_setting")
+
+
+def _check_audiences(config: SignInConfig) -> None:
+    """Normalise ``audience``/``audiences``: afterwards ``audiences`` lists them all and
+    ``audience`` is the first (the one redeemed at the token endpoint)."""
+    many = config.audiences
+    if isinstance(many, str):
+        many = (many,)
+    listed = tuple(many)
+    if config.audience is not None:
+        if listed and listed[0] != config.audience:
+            raise ConfigurationError(
+                "audience and audiences disagree: audience is the first of audiences",
+                code="conflicting_audience",
+            )
+        listed = listed or (config.audience,)
+    if not all(isinstance(a, str) and a for a in listed):
+        raise ConfigurationError("audiences must be non-empty strings", code="invalid_audience")
+    if len(set(listed)) != len(listed):
+        raise ConfigurationError("audiences repeats an API", code="invalid_audience")
+    if len(listed) > 1 and config.audience_parameter == "audience":
+        # Auth0's audience names one API per authorization request; RFC 8707 resource repeats.
+        raise ConfigurationError(
+            "audience_parameter='audience' allows one API at sign-in; use "
+            "audience_parameter='resource' (RFC 8707) for several",
+            code="too_many_audiences",
+        )
+    object.__setattr__(config, "audiences", listed)
+    object.__setattr__(config, "audience", listed[0] if listed else None)
+
+
+UserinfoPlan = Literal["none", "direct", "split", "skip"]
+
+
+def _userinfo_plan(config: SignInConfig) -> UserinfoPlan:
+    """How the callback gets userinfo when an API is named (see ``SignInConfig``)."""
+    if not config.fetch_userinfo:
+        return "none"
+    if config.audience is None or config.audience_parameter != "resource":
+        return "direct"
+    return "split" if "offline_access" in config.scope else "skip"
 
 
 def _check_api_token_settings(config: SignInConfig) -> None:
@@ -141,6 +183,8 @@ def _session_estimate(config: SignInConfig) -> int:
     size = _ID_TOKEN_BYTES + _ID_CLAIMS_BYTES
     api = config.audience or any(k in config.authorization_params for k in ("audience", "resource"))
     size += _JWT_ACCESS_TOKEN_BYTES if api else _OPAQUE_ACCESS_TOKEN_BYTES
+    # Tokens for the other APIs named at sign-in join the session once they are asked for.
+    size += _JWT_ACCESS_TOKEN_BYTES * max(0, len(config.audiences) - 1)
     if "offline_access" in config.scope:
         size += _REFRESH_TOKEN_BYTES
     if config.fetch_userinfo:
@@ -164,10 +208,20 @@ class SignInConfig:
     ``authorization_params`` sent on every login (``audience``/``resource``, ``prompt``, ...;
     ``audience`` is a shortcut, sent as ``audience_parameter`` to the authorization endpoint and
     at code redemption, where providers such as node-oidc-provider decide the access token's
-    format, RFC 8707 section 2.2); ``login_params`` names the query parameters of the login route
+    format, RFC 8707 section 2.2); ``audiences`` names several APIs at once: all go to the
+    authorization endpoint as repeated ``resource`` (RFC 8707 section 2), the first (which is
+    ``audience`` afterwards) is redeemed with the code, and ``get_access_token(request,
+    audience=<another>)`` gets the others through the refresh token (so add ``offline_access``);
+    Auth0's ``audience`` parameter names one API only, so more are refused here
+    (``too_many_audiences``). ``login_params`` names the query parameters of the login route
     that are forwarded per login (never ``redirect_uri`` or any parameter the flow owns);
     ``max_age`` and ``acr_values`` ask for fresh or stronger authentication and are checked in
-    the ID token; ``fetch_userinfo`` adds the userinfo claims (``sub`` checked).
+    the ID token; ``fetch_userinfo`` adds the userinfo claims (``sub`` checked). Userinfo
+    wants a token for userinfo, not for an API (node-oidc-provider refuses an API's JWT there),
+    so with an API named by ``resource`` and ``offline_access`` in ``scope`` the code is
+    redeemed *without* ``resource`` (a token good at userinfo), userinfo is read, and the API's
+    token comes from the refresh token with ``resource``; without ``offline_access`` the code
+    is redeemed for the API and userinfo is skipped (a ``SignInWarning`` at startup says so).
 
     Routes (``None`` turns one off): ``login_path``, ``callback_path`` (GET for ``query``,
     POST for ``form_post``), ``logout_path`` (POST with an Origin/Fetch-Metadata/token CSRF
@@ -215,6 +269,7 @@ class SignInConfig:
             client_secret=os.environ["OIDC_CLIENT_SECRET"],
             secrets=[os.environ["OIDC_SECRET"]],
             base_url="https://app.example.com",
+            audiences=["https://orders.example/api", "https://billing.example/api"],
         )
     """
 
@@ -229,6 +284,7 @@ class SignInConfig:
     scope: Sequence[str] = ("openid", "profile", "email")
     response_mode: ResponseMode = "query"
     audience: str | None = None
+    audiences: Sequence[str] = ()
     authorization_params: Mapping[str, str] = field(default_factory=dict)
     login_params: frozenset[str] = _DEFAULT_LOGIN_PARAMS
     max_age: int | None = None
@@ -321,6 +377,7 @@ class SignInConfig:
             raise ConfigurationError("scope must include 'openid'", code="invalid_scope")
         object.__setattr__(self, "scope", scope)
         params = dict(self.authorization_params)
+        _check_audiences(self)
         if self.audience is not None:
             # As audience_parameter names it (RFC 8707 resource or Auth0's audience); the
             # middleware sends it again at code redemption (RFC 8707 section 2.2).
@@ -433,6 +490,15 @@ class SignInConfig:
                 SignInWarning,
                 stacklevel=4,
             )
+        if _userinfo_plan(self) == "skip":
+            warnings.warn(
+                "fetch_userinfo with an API audience but without the offline_access scope: "
+                "the code is redeemed for the API's access token, which providers such as "
+                "node-oidc-provider refuse at userinfo, and no refresh token can fetch the API "
+                "token after userinfo, so userinfo is skipped; add offline_access to scope",
+                SignInWarning,
+                stacklevel=4,
+            )
         if self.session_store is None:
             estimate = _session_estimate(self)
             if estimate > _ONE_COOKIE:
@@ -495,7 +561,7 @@ class SignInConfig:
                 continue
             if name == "secrets":
                 values[name] = tuple(raw.replace(",", " ").split())
-            elif name in ("scope", "protect", "public_paths", "trusted_proxies"):
+            elif name in ("scope", "audiences", "protect", "public_paths", "trusted_proxies"):
                 values[name] = tuple(raw.split())
             elif name == "fetch_userinfo":
                 if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):

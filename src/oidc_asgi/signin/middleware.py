@@ -13,6 +13,10 @@ provider advertises it; the code redeemed by ``OAuthClient`` with the ``redirect
 the transaction (never taken from the request); the ID token validated by
 ``TokenValidator.id_token`` against this login's nonce, ``max_age`` and ``acr_values``, with
 ``at_hash`` checked when present; optional userinfo with the ``sub`` check (OIDC Core 5.3.2).
+Userinfo wants a token for userinfo: with an API named by ``resource`` and ``offline_access``
+granted, the code is redeemed without ``resource``, userinfo is read, and the API's token comes
+from the refresh token (RFC 8707 section 2.2; see ``SignInConfig``). A 4xx from userinfo is
+``userinfo_refused`` (the token, not an outage); timeouts and 5xx answer 503.
 
 Every callback failure answers 4xx (HTML for browsers, JSON otherwise) with a stable ``code``
 and a hint, removes the transaction cookie and writes no session; a provider that cannot be
@@ -22,6 +26,7 @@ reached answers 503. No message, page or log line contains a code, token or cook
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import html
@@ -39,8 +44,8 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from oidc_asgi._http import InsecureTransportWarning, fetch_json
-from oidc_asgi.client import OAuthClient
+from oidc_asgi._http import InsecureTransportWarning, ProviderStatusError, fetch_json
+from oidc_asgi.client import OAuthClient, TokenResponse
 from oidc_asgi.errors import (
     ConfigurationError,
     OAuthError,
@@ -61,7 +66,7 @@ from oidc_asgi.sessions.stores import (
 )
 from oidc_asgi.signin._api_tokens import TOKENS_KEY, ApiTokens
 from oidc_asgi.signin._backchannel import BackchannelLogout
-from oidc_asgi.signin._config import SignInConfig
+from oidc_asgi.signin._config import SignInConfig, _userinfo_plan
 from oidc_asgi.signin._context import SCOPE_KEY, AppSession, SignedInUser, SignInContext
 from oidc_asgi.signin._guards import GUARD_KEY, AccessDenied, LoginRequired
 from oidc_asgi.signin._proxies import ProxyTrust
@@ -99,6 +104,15 @@ _HINTS: Mapping[str, str] = {
     "missing_id_token": "The token response has no ID token; is the openid scope granted?",
     "invalid_id_token": "The ID token failed validation (see the claim named).",
     "userinfo_sub_mismatch": "Userinfo describes another user than the ID token.",
+    "userinfo_refused": (
+        "The provider refused the access token at its userinfo endpoint (for example a token "
+        "meant for an API rather than for userinfo)."
+    ),
+    "refresh_token_missing": (
+        "The provider issued no refresh token, which is needed to get the API's access token "
+        "after reading userinfo: grant offline_access (node-oidc-provider keeps it only with "
+        "prompt=consent) or turn fetch_userinfo off."
+    ),
     "session_expired_at_login": "The provider's session ceiling is already in the past.",
     "provider_unavailable": "The identity provider cannot be reached. Try again shortly.",
     "session_write_failed": "The session could not be saved. Try again.",
@@ -281,6 +295,15 @@ class _Failure(Exception):
         self.status = status
         self.detail = dict(detail or {})
         self.retry_after = retry_after
+
+
+def _token_failure(exc: OAuthError | ProviderUnavailable) -> _Failure:
+    """The callback's answer to a refused or failed token request (no token in it)."""
+    if isinstance(exc, OAuthError):
+        shown = exc.error if _SAFE_ERROR.fullmatch(exc.error) else "invalid_error_code"
+        return _Failure("token_error", detail={"provider_error": shown})
+    log.warning("token endpoint unavailable: %s", exc.code)
+    return _Failure("provider_unavailable", status=503, retry_after=exc.retry_after or 5)
 
 
 class OIDCAuth:
@@ -820,7 +843,10 @@ class OIDCAuth:
             transaction["acr"] = list(acr)
         headers = self._tx.start(state_value, transaction, state.cookies, https=state.https)
         endpoint = metadata.authorization_endpoint
-        location = endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
+        # RFC 8707 section 2: every API named at sign-in, as repeated resource parameters.
+        pairs = list(params.items())
+        pairs += [("resource", a) for a in config.audiences[1:] if a != params.get("resource")]
+        location = endpoint + ("&" if "?" in endpoint else "?") + urlencode(pairs)
         response = RedirectResponse(location, status_code=302, headers=_NO_STORE)
         for value in headers:
             response.raw_headers.append((b"set-cookie", value.encode("latin-1")))
@@ -996,6 +1022,9 @@ class OIDCAuth:
         if not code:
             raise _Failure("missing_code")
         client = await self._oauth_client()
+        plan = _userinfo_plan(config)
+        # "split": redeem for userinfo first, the API's token comes by refresh (SignInConfig).
+        target = None if plan == "split" else config.audience
         try:
             # RFC 8707 section 2.2: name the API again, or some providers (node-oidc-provider)
             # issue an opaque token good only at userinfo instead of a JWT for the API.
@@ -1004,17 +1033,11 @@ class OIDCAuth:
                 code=code,
                 redirect_uri=str(tx.get("ru")),
                 code_verifier=str(tx.get("v")),
-                resource=config.audience if by_resource else None,
-                audience=None if by_resource else config.audience,
+                resource=target if by_resource else None,
+                audience=None if by_resource else target,
             )
-        except OAuthError as exc:
-            shown = exc.error if _SAFE_ERROR.fullmatch(exc.error) else "invalid_error_code"
-            raise _Failure("token_error", detail={"provider_error": shown}) from None
-        except ProviderUnavailable as exc:
-            log.warning("token endpoint unavailable: %s", exc.code)
-            raise _Failure(
-                "provider_unavailable", status=503, retry_after=exc.retry_after or 5
-            ) from None
+        except (OAuthError, ProviderUnavailable) as exc:
+            raise _token_failure(exc) from None
         if not tokens.id_token:
             raise _Failure("missing_id_token")
         max_age = tx.get("ma")
@@ -1038,11 +1061,13 @@ class OIDCAuth:
             raise _Failure("provider_unavailable", status=503, retry_after=5) from None
         id_claims = dict(claims)
         userinfo: dict[str, Any] = {}
-        if config.fetch_userinfo and metadata.userinfo_endpoint:
+        if plan in ("direct", "split") and metadata.userinfo_endpoint:
             userinfo = await self._userinfo(metadata.userinfo_endpoint, tokens.access_token)
             if userinfo.get("sub") != id_claims.get("sub"):
                 raise _Failure("userinfo_sub_mismatch")
             userinfo = {k: v for k, v in userinfo.items() if k not in id_claims}
+        if plan == "split":
+            tokens = await self._api_token_by_refresh(client, tokens)
         now = self._now()
         ceiling: float | None = None
         session_expiry = id_claims.get("session_expiry")
@@ -1088,6 +1113,29 @@ class OIDCAuth:
         state.ceiling = ceiling
         return await self._finish(state, strict=True)
 
+    async def _api_token_by_refresh(
+        self, client: OAuthClient, tokens: TokenResponse
+    ) -> TokenResponse:
+        """The "split" plan's second step: the API's token from the refresh token just issued,
+        with ``resource`` (RFC 8707 section 2.2), after userinfo was read with the first token.
+
+        The ID token stays the one validated at redemption; a rotated refresh token replaces
+        the spent one (RFC 6749 section 6).
+        """
+        if not tokens.refresh_token:
+            raise _Failure("refresh_token_missing")
+        try:
+            fresh = await client.refresh(
+                refresh_token=tokens.refresh_token, resource=self.config.audience
+            )
+        except (OAuthError, ProviderUnavailable) as exc:
+            raise _token_failure(exc) from None
+        return dataclasses.replace(
+            fresh,
+            refresh_token=fresh.refresh_token or tokens.refresh_token,
+            id_token=tokens.id_token,
+        )
+
     async def _userinfo(self, endpoint: str, access_token: str) -> dict[str, Any]:
         client = self._http
         own = client is None
@@ -1099,6 +1147,18 @@ class OIDCAuth:
                 headers={"Authorization": f"Bearer {access_token}"},
                 allow_insecure_http=self.config.allow_insecure_http,
             )
+        except ProviderStatusError as exc:
+            # A 4xx is the provider's answer about the token (RFC 6750 section 3.1), not an
+            # outage: retrying cannot help. Timeouts, 5xx and 429 stay 503.
+            if 400 <= exc.status_code < 500 and exc.status_code not in (408, 429):
+                log.warning("userinfo refused the access token: HTTP %d", exc.status_code)
+                raise _Failure(
+                    "userinfo_refused", detail={"status": str(exc.status_code)}
+                ) from None
+            log.warning("userinfo unavailable: %s", exc.code)
+            raise _Failure(
+                "provider_unavailable", status=503, retry_after=exc.retry_after or 5
+            ) from None
         except ProviderUnavailable as exc:
             log.warning("userinfo unavailable: %s", exc.code)
             raise _Failure("provider_unavailable", status=503, retry_after=5) from None
