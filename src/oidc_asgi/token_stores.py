@@ -14,13 +14,13 @@ into a miss or a dropped write, so callers fetch a token instead of failing. Ins
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from oidc_asgi._redis import RedisClientHolder, redis_module, ttl_ms
 from oidc_asgi.client import TokenResponse
 from oidc_asgi.errors import ConfigurationError, OIDCError
 from oidc_asgi.sessions import SessionCodec
@@ -39,7 +39,7 @@ _MAX_VALUE_BYTES = 64 * 1024
 _ENVELOPE_TTL = 366 * 24 * 3600.0  # the entry's own expiry is the real limit (the ceiling)
 
 
-class RedisTokenStore:
+class RedisTokenStore(RedisClientHolder):
     """A ``TokenStore`` in Redis for ``TokenResponse`` values, encrypted at rest.
 
     ``redis`` is a URL (``redis://host:6379/0``, ``rediss://`` for TLS) or a ready
@@ -78,26 +78,8 @@ class RedisTokenStore:
             raise ConfigurationError("prefix must be a string", code="invalid_prefix")
         if not timeout > 0:
             raise ConfigurationError("timeout must be positive", code="invalid_timeout")
-        try:
-            module: Any = importlib.import_module("redis.asyncio")
-            self._errors: tuple[type[BaseException], ...] = (
-                importlib.import_module("redis.exceptions").RedisError,
-                OSError,
-                TimeoutError,
-            )
-        except ImportError as exc:
-            raise ConfigurationError(
-                "RedisTokenStore needs the redis package: pip install 'oidc-asgi[redis]'",
-                code="missing_dependency",
-            ) from exc
-        if isinstance(redis, str):
-            self._redis: Redis = module.Redis.from_url(
-                redis, socket_timeout=timeout, socket_connect_timeout=timeout
-            )
-            self._owns_redis = True
-        else:
-            self._redis = redis
-            self._owns_redis = False
+        _, self._errors = redis_module("RedisTokenStore")
+        self._attach("RedisTokenStore", redis, timeout=timeout)
         self.prefix = prefix
         self.warn_every = warn_every
         self.failures = 0
@@ -106,16 +88,6 @@ class RedisTokenStore:
 
     def __repr__(self) -> str:
         return f"RedisTokenStore(prefix={self.prefix!r}, secrets=<hidden>)"
-
-    async def aclose(self) -> None:
-        """Close the Redis client if this store created it.
-
-        Example::
-
-            await store.aclose()
-        """
-        if self._owns_redis:
-            await self._redis.aclose()
 
     def _failed(self, operation: str, exc: BaseException) -> None:
         self.failures += 1
@@ -166,7 +138,7 @@ class RedisTokenStore:
             logger.warning("token store: entry not stored (%s)", exc.code)
             return
         try:
-            await self._redis.set(name, envelope, px=max(1, math.ceil(ttl * 1000)))
+            await self._redis.set(name, envelope, px=ttl_ms(ttl))
         except self._errors as exc:
             self._failed("SET", exc)
 

@@ -14,13 +14,12 @@ with 503 and ``Retry-After`` (the client's credentials were not judged, so never
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
-import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from oidc_asgi._redis import RedisClientHolder, redis_module, ttl_ms
 from oidc_asgi.errors import ConfigurationError, ProviderUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -31,7 +30,7 @@ __all__ = ["RedisReplayStore"]
 log = logging.getLogger("oidc_asgi.bearer")
 
 
-class RedisReplayStore:
+class RedisReplayStore(RedisClientHolder):
     """A ``ReplayStore`` in Redis: share one across replicas so a proof replayed to another
     instance is rejected too (RFC 9449 section 11.1).
 
@@ -64,26 +63,8 @@ class RedisReplayStore:
             raise ConfigurationError("timeout must be positive", code="invalid_setting")
         if isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 1:
             raise ConfigurationError("retry_after must be an int >= 1", code="invalid_setting")
-        try:
-            module: Any = importlib.import_module("redis.asyncio")
-            self._errors: tuple[type[BaseException], ...] = (
-                importlib.import_module("redis.exceptions").RedisError,
-                OSError,
-                TimeoutError,
-            )
-        except ImportError as exc:  # pragma: no cover - redis is installed for the tests
-            raise ConfigurationError(
-                "RedisReplayStore needs the redis package: pip install 'oidc-asgi[redis]'",
-                code="missing_dependency",
-            ) from exc
-        if isinstance(redis, str):
-            self._redis: Redis = module.Redis.from_url(
-                redis, socket_timeout=timeout, socket_connect_timeout=timeout
-            )
-            self._owns_redis = True
-        else:
-            self._redis = redis
-            self._owns_redis = False
+        _, self._errors = redis_module("RedisReplayStore")
+        self._attach("RedisReplayStore", redis, timeout=timeout)
         self.prefix = prefix
         self.retry_after = retry_after
         self.failures = 0
@@ -91,16 +72,6 @@ class RedisReplayStore:
 
     def __repr__(self) -> str:
         return f"RedisReplayStore(prefix={self.prefix!r})"
-
-    async def aclose(self) -> None:
-        """Close the Redis client if this store created it.
-
-        Example::
-
-            await store.aclose()
-        """
-        if self._owns_redis:
-            await self._redis.aclose()
 
     async def seen(self, key: str, expires_at: float) -> bool:
         """Record ``key`` until ``expires_at``; ``True`` when it was already recorded.
@@ -113,10 +84,10 @@ class RedisReplayStore:
                 raise TokenError("replayed proof", code="invalid_dpop_proof", claim="jti")
         """
         # Whole milliseconds, at least one: a proof at the edge of its window is still stored.
-        ttl_ms = max(1, math.ceil((expires_at - self._now()) * 1000))
+        px = ttl_ms(expires_at - self._now())
         name = self.prefix + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
         try:
-            created = await self._redis.set(name, b"1", nx=True, px=ttl_ms)
+            created = await self._redis.set(name, b"1", nx=True, px=px)
         except self._errors as exc:
             self.failures += 1
             # The exception text may name the Redis host; the proof key is never logged.

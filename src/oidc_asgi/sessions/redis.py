@@ -15,10 +15,14 @@ Example::
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from oidc_asgi.errors import ConfigurationError, ProviderUnavailable
+from oidc_asgi._redis import (
+    RedisClientHolder,
+    call_or_unavailable,
+    one_of_url_and_client,
+    ttl_ms,
+)
 from oidc_asgi.sessions.stores import StoredRecord
 
 __all__ = ["RedisStore"]
@@ -46,7 +50,7 @@ return 1
 """
 
 
-class RedisStore:
+class RedisStore(RedisClientHolder):
     """A ``SessionStore`` on Redis: shared by every worker, survives restarts.
 
     Pass ``url`` (``redis://`` or ``rediss://``) or a ready ``redis.asyncio.Redis`` as
@@ -62,46 +66,38 @@ class RedisStore:
     def __init__(
         self, *, url: str | None = None, client: Any = None, prefix: str = "oidc-asgi:"
     ) -> None:
-        if (url is None) == (client is None):
-            raise ConfigurationError(
-                "RedisStore needs exactly one of url and client", code="invalid_store"
-            )
-        if client is None:
-            try:
-                import redis.asyncio as redis_asyncio
-            except ImportError as exc:  # pragma: no cover - the extra is installed in tests
-                raise ConfigurationError(
-                    "RedisStore needs the redis package: pip install 'oidc-asgi[redis]'",
-                    code="missing_dependency",
-                ) from exc
-            client = redis_asyncio.Redis.from_url(str(url), decode_responses=False)
-            self._owns_client = True
-        else:
-            self._owns_client = False
-        self._redis: Any = client
+        self._attach("RedisStore", one_of_url_and_client("RedisStore", url, client))
         self._prefix = prefix
-        self._put = client.register_script(_PUT)
-        self._index_add = client.register_script(_INDEX_ADD)
+        self._put = self._redis.register_script(_PUT)
+        self._index_add = self._redis.register_script(_INDEX_ADD)
 
     def __repr__(self) -> str:
         return f"RedisStore(prefix={self._prefix!r})"
 
-    async def aclose(self) -> None:
-        """Close the connection pool if this store created it."""
-        if self._owns_client:
-            await self._redis.aclose()
+    @property
+    def client(self) -> Any:
+        """The ``redis.asyncio.Redis`` client, for sharing its pool with other Redis state.
+
+        Example::
+
+            state = RedisSharedState(client=store.client, prefix=store.prefix + "x:")
+        """
+        return self._redis
+
+    @property
+    def prefix(self) -> str:
+        """The prefix every key of this store starts with.
+
+        Example::
+
+            assert store.prefix == "oidc-asgi:"
+        """
+        return self._prefix
 
     async def _call(self, coro: Any) -> Any:
-        try:
-            return await coro
-        except Exception as exc:
-            # redis.exceptions.RedisError and OSError; the message may hold the URL with a
-            # password, so only the class name is kept.
-            raise ProviderUnavailable(
-                f"session store failed ({type(exc).__name__})",
-                code="session_store_unavailable",
-                retry_after=1,
-            ) from None
+        return await call_or_unavailable(
+            coro, what="session store", code="session_store_unavailable"
+        )
 
     async def get(self, key: str) -> StoredRecord | None:
         """The record under ``key``, or ``None``."""
@@ -113,9 +109,10 @@ class RedisStore:
 
     async def put(self, key: str, value: str, *, ttl: float, version: int | None) -> bool:
         """Create or compare-and-set atomically (one Lua script); see ``SessionStore``."""
-        ms = max(1, math.ceil(ttl * 1000))
         expected = "" if version is None else str(version)
-        result = await self._call(self._put(keys=[self._prefix + key], args=[expected, value, ms]))
+        result = await self._call(
+            self._put(keys=[self._prefix + key], args=[expected, value, ttl_ms(ttl)])
+        )
         return bool(result)
 
     async def delete(self, key: str) -> None:
@@ -124,8 +121,7 @@ class RedisStore:
 
     async def index_add(self, index: str, member: str, *, ttl: float) -> None:
         """Add ``member`` to the set ``index`` and keep the set at least ``ttl`` seconds."""
-        ms = max(1, math.ceil(ttl * 1000))
-        await self._call(self._index_add(keys=[self._prefix + index], args=[member, ms]))
+        await self._call(self._index_add(keys=[self._prefix + index], args=[member, ttl_ms(ttl)]))
 
     async def index_members(self, index: str) -> list[str]:
         """Members of ``index`` (members whose record expired are dropped lazily)."""

@@ -28,7 +28,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from oidc_asgi.errors import ConfigurationError, ProviderUnavailable
+from oidc_asgi._redis import RedisClientHolder, call_or_unavailable, one_of_url_and_client, ttl_ms
+from oidc_asgi.errors import ConfigurationError
 
 __all__ = [
     "MemorySharedState",
@@ -183,11 +184,7 @@ return 1
 """
 
 
-def _ms(ttl: float) -> int:
-    return max(1, math.ceil(ttl * 1000))
-
-
-class RedisSharedState:
+class RedisSharedState(RedisClientHolder):
     """``SharedState`` on Redis (``redis.asyncio``): for several instances of one app.
 
     Pass ``url`` or a ready ``redis.asyncio.Redis`` as ``client`` (the caller then owns it).
@@ -202,45 +199,16 @@ class RedisSharedState:
     def __init__(
         self, *, url: str | None = None, client: Any = None, prefix: str = "oidc-asgi:x:"
     ) -> None:
-        if (url is None) == (client is None):
-            raise ConfigurationError(
-                "RedisSharedState needs exactly one of url and client", code="invalid_store"
-            )
-        if client is None:
-            try:
-                import redis.asyncio as redis_asyncio
-            except ImportError as exc:  # pragma: no cover - the extra is installed in tests
-                raise ConfigurationError(
-                    "RedisSharedState needs the redis package: pip install 'oidc-asgi[redis]'",
-                    code="missing_dependency",
-                ) from exc
-            client = redis_asyncio.Redis.from_url(str(url), decode_responses=False)
-            self._owns_client = True
-        else:
-            self._owns_client = False
-        self._redis: Any = client
+        self._attach("RedisSharedState", one_of_url_and_client("RedisSharedState", url, client))
         self._prefix = prefix
-        self._delete_if = client.register_script(_DELETE_IF)
-        self._set_max = client.register_script(_SET_MAX)
+        self._delete_if = self._redis.register_script(_DELETE_IF)
+        self._set_max = self._redis.register_script(_SET_MAX)
 
     def __repr__(self) -> str:
         return f"RedisSharedState(prefix={self._prefix!r})"
 
-    async def aclose(self) -> None:
-        """Close the connection pool if this object created it."""
-        if self._owns_client:
-            await self._redis.aclose()
-
     async def _call(self, coro: Any) -> Any:
-        try:
-            return await coro
-        except Exception as exc:
-            # The message may hold the URL with a password: keep only the class name.
-            raise ProviderUnavailable(
-                f"shared state failed ({type(exc).__name__})",
-                code="shared_state_unavailable",
-                retry_after=1,
-            ) from None
+        return await call_or_unavailable(coro, what="shared state", code="shared_state_unavailable")
 
     async def get(self, key: str) -> str | None:
         """The value under ``key``, or ``None``."""
@@ -256,12 +224,12 @@ class RedisSharedState:
 
     async def set(self, key: str, value: str, *, ttl: float) -> None:
         """``SET key value PX ttl``."""
-        await self._call(self._redis.set(self._prefix + key, value, px=_ms(ttl)))
+        await self._call(self._redis.set(self._prefix + key, value, px=ttl_ms(ttl)))
 
     async def add(self, key: str, value: str, *, ttl: float) -> bool:
         """``SET key value NX PX ttl``; whether it stored."""
         return bool(
-            await self._call(self._redis.set(self._prefix + key, value, px=_ms(ttl), nx=True))
+            await self._call(self._redis.set(self._prefix + key, value, px=ttl_ms(ttl), nx=True))
         )
 
     async def delete_if(self, key: str, value: str) -> bool:
@@ -270,7 +238,7 @@ class RedisSharedState:
 
     async def set_max(self, key: str, value: float, *, ttl: float) -> None:
         """Keep the larger number, atomically (one Lua script)."""
-        await self._call(self._set_max(keys=[self._prefix + key], args=[repr(value), _ms(ttl)]))
+        await self._call(self._set_max(keys=[self._prefix + key], args=[repr(value), ttl_ms(ttl)]))
 
 
 class RevocationList:
@@ -397,5 +365,5 @@ def default_shared_state(store: object, *, now: Callable[[], float] = time.time)
 
         if isinstance(store, RedisStore):
             # Same connection pool and namespace as the sessions (a sub-prefix of it).
-            return RedisSharedState(client=store._redis, prefix=store._prefix + "x:")
+            return RedisSharedState(client=store.client, prefix=store.prefix + "x:")
     return MemorySharedState(now=now)
