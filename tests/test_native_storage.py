@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -37,6 +38,7 @@ from oidc_asgi.testing import DevProvider, DevProviderConfig
 
 T0 = 1_700_000_000.0
 KEY = "k"
+API = "http://127.0.0.1:8001/api"
 
 
 @dataclass
@@ -54,10 +56,12 @@ class Faults(httpx.AsyncBaseTransport):
         self.inner = inner
         self.token_requests = 0
         self.canned: list[httpx.Response] = []
+        self.forms: list[dict[str, list[str]]] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/token":
             self.token_requests += 1
+            self.forms.append(parse_qs((await request.aread()).decode("ascii")))
             if self.canned:
                 return self.canned.pop(0)
         return await self.inner.handle_async_request(request)
@@ -73,6 +77,7 @@ class Cli:
     storage: FileTokenStorage
     logins: int = 0
     prompts: list[DeviceLoginPrompt] = field(default_factory=list)
+    resource: str | None = None  # the API the device login asks for (RFC 8707)
 
     async def login(self) -> TokenResponse:
         self.logins += 1
@@ -89,6 +94,14 @@ class Cli:
                 })  # fmt: skip
                 assert answer.status_code == 200
 
+        if self.resource is not None:
+            return await device_login(
+                self.client,
+                scope="openid offline_access",
+                on_code=self.prompts.append,
+                sleep=approve_while_waiting,
+                resource=self.resource,
+            )
         return await device_login(
             self.client,
             scope="openid offline_access",
@@ -406,12 +419,55 @@ async def test_corrupt_file_is_ignored_then_replaced(
         pytest.param({"profile": ""}, "invalid_profile", id="empty-profile"),
         pytest.param({"margin": -1}, "invalid_margin", id="negative-margin"),
         pytest.param({"margin": 86400}, "invalid_margin", id="margin-a-day"),
+        pytest.param({"resource": ""}, "invalid_target", id="empty-resource"),
+        pytest.param({"audience": ""}, "invalid_target", id="empty-audience"),
+        pytest.param(
+            {"resource": API, "audience": API}, "invalid_target", id="resource-and-audience"
+        ),
     ],
 )
 async def test_session_configuration_errors(cli: Cli, settings: dict[str, Any], code: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         cli.session(**settings)
     assert caught.value.code == code
+
+
+@pytest.mark.parametrize("name", ["resource", "audience"])
+async def test_refresh_names_the_api_of_the_login_again_rfc8707_2_2(cli: Cli, name: str) -> None:
+    cli.resource = API
+    session = cli.session(**{name: API})
+    first = await session.tokens()
+    assert cli.provider.unverified_claims(first.access_token)["aud"] == API
+    assert first.expires_at is not None
+    cli.clock.now = first.expires_at  # forced refresh
+    second = await session.tokens()
+    assert cli.logins == 1
+    assert cli.faults.forms[-1]["grant_type"] == ["refresh_token"]
+    assert cli.faults.forms[-1][name] == [API]
+    claims = cli.provider.unverified_claims(second.access_token)
+    assert (claims["aud"], claims["scope"]) == (API, "")
+    assert cli.stored(session) == second
+
+
+async def test_sessions_for_different_apis_keep_separate_entries(cli: Cli) -> None:
+    plain, for_api = cli.session(), cli.session(resource=API)
+    assert plain.key.split() == [cli.client.token_endpoint, "cli", "default"]  # unchanged
+    assert for_api.key.split() == [cli.client.token_endpoint, "cli", "default", API]
+    await plain.tokens()
+    cli.resource = API
+    await for_api.tokens()
+    assert cli.logins == 2
+    assert cli.stored(plain) != cli.stored(for_api)
+
+
+async def test_cached_login_passes_the_api_on(cli: Cli) -> None:
+    cli.resource = API
+    first = await cached_login(cli.client, storage=cli.storage, login=cli.login, resource=API)
+    assert first.expires_at is not None
+    cli.clock.now = first.expires_at
+    await cached_login(cli.client, storage=cli.storage, login=cli.login, resource=API)
+    assert cli.faults.forms[-1]["resource"] == [API]
+    assert cli.logins == 1
 
 
 # --------------------------------------------------------------------------- the file

@@ -728,13 +728,20 @@ class CliSession:
     entries of one client (another account, another scope). Concurrent calls within one
     process share one refresh; separate processes are not locked against each other.
 
+    ``resource`` (RFC 8707) or ``audience`` (Auth0) names the API the login asked for; it is
+    sent again on every refresh (RFC 8707 section 2.2), since providers such as
+    node-oidc-provider decide the token's audience and format at the token endpoint: without
+    it a refreshed token is an opaque one for userinfo, not a JWT for the API. Either also
+    joins the storage key, so tokens for different APIs never overwrite each other.
+
     Example::
 
         client = OAuthClient(client_id="mytool", auth_method="none", token_endpoint=...,
                              device_authorization_endpoint=...)
+        api = "https://orders.example/api"
         session = CliSession(
-            client, storage=FileTokenStorage.for_app("mytool"),
-            login=lambda: device_login(client, scope="openid offline_access"),
+            client, storage=FileTokenStorage.for_app("mytool"), resource=api,
+            login=lambda: device_login(client, scope="openid offline_access", resource=api),
         )
         token = await session.access_token()
     """
@@ -747,11 +754,25 @@ class CliSession:
         login: Callable[[], Awaitable[TokenResponse]],
         profile: str = "default",
         margin: float = 60.0,
+        resource: str | None = None,
+        audience: str | None = None,
     ) -> None:
         if not isinstance(profile, str) or not profile:
             raise ConfigurationError("profile must be a non-empty string", code="invalid_profile")
         if not 0 <= margin < 86400:
             raise ConfigurationError("margin must be within [0, 86400)", code="invalid_margin")
+        for name, target in (("resource", resource), ("audience", audience)):
+            if target is not None and (not isinstance(target, str) or not target):
+                raise ConfigurationError(
+                    f"{name} must be a non-empty string", code="invalid_target"
+                )
+        if resource is not None and audience is not None:
+            raise ConfigurationError(
+                "name the API with resource (RFC 8707) or audience (Auth0), not both",
+                code="invalid_target",
+            )
+        self.resource = resource
+        self.audience = audience
         self.client = client
         self.storage = storage
         self.login = login
@@ -763,8 +784,10 @@ class CliSession:
 
     @property
     def key(self) -> str:
-        """The storage key: token endpoint, client id and profile (no secret in it)."""
-        return f"{self.client.token_endpoint} {self.client.client_id} {self.profile}"
+        """The storage key: token endpoint, client id, profile and the API (no secret in it)."""
+        key = f"{self.client.token_endpoint} {self.client.client_id} {self.profile}"
+        target = self.resource or self.audience
+        return key if target is None else f"{key} {target}"
 
     def __repr__(self) -> str:
         return (
@@ -821,7 +844,9 @@ class CliSession:
         self, stored: TokenResponse, refresh_token: str, now: float
     ) -> TokenResponse | None:
         try:
-            fresh = await self.client.refresh(refresh_token=refresh_token)
+            fresh = await self.client.refresh(
+                refresh_token=refresh_token, resource=self.resource, audience=self.audience
+            )
         except OAuthError as exc:
             if exc.error != "invalid_grant":
                 raise
@@ -855,10 +880,13 @@ async def cached_login(
     login: Callable[[], Awaitable[TokenResponse]],
     profile: str = "default",
     margin: float = 60.0,
+    resource: str | None = None,
+    audience: str | None = None,
 ) -> TokenResponse:
     """One call for a CLI: stored tokens if still good, else refreshed, else a new login.
 
-    Shorthand for ``await CliSession(client, ...).tokens()``; see ``CliSession``.
+    Shorthand for ``await CliSession(client, ...).tokens()``; see ``CliSession`` (``resource``
+    or ``audience`` names the API the login asked for, sent again on refresh).
 
     Example::
 
@@ -867,5 +895,13 @@ async def cached_login(
             login=lambda: device_login(client, scope="openid offline_access"),
         )
     """
-    session = CliSession(client, storage=storage, login=login, profile=profile, margin=margin)
+    session = CliSession(
+        client,
+        storage=storage,
+        login=login,
+        profile=profile,
+        margin=margin,
+        resource=resource,
+        audience=audience,
+    )
     return await session.tokens()
