@@ -632,9 +632,10 @@ class BearerValidator:
             # _extra_checks enforces on every token: that is the caller's check the switch asks for.
             allow_missing_audience=config.audience is None,
         )
-        # Keyed by the token itself: a dict lookup compares the whole string, so only the very
-        # same token can ever hit (cheaper than hashing it with SHA-256 first, and exact).
-        self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        # Keyed by the token itself (its ASCII bytes, as they arrive in the header): a dict
+        # lookup compares the whole token, so only the very same token can ever hit (cheaper
+        # than hashing it with SHA-256 first, and exact).
+        self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
         # authenticate() reads the cache itself unless a subclass changed validate().
         self._inline_cache = type(self).validate is BearerValidator.validate
         self.introspection = introspection
@@ -812,6 +813,10 @@ class BearerValidator:
 
             principal = await validator.authenticate(request.scope, rules=[Scopes("read")])
         """
+        if not form_tokens:
+            cached = self._authenticate_cached(scope, rules)
+            if cached is not None:
+                return cached
         found = self._find(scope, form_tokens)
         if found is None:
             raise TokenError("the request carries no access token", code="missing_token")
@@ -819,9 +824,7 @@ class BearerValidator:
         dpop = self.dpop
         if scheme == "Bearer" and dpop is not None and dpop.settings.required:
             raise TokenError("this API accepts DPoP-bound tokens only", code="dpop_required")
-        principal = self._cached(token) if self._inline_cache else None
-        if principal is None:
-            principal = await self.validate(token)
+        principal = await self.validate(token)
         if scheme == "DPoP":
             assert dpop is not None  # credentials() accepts DPoP only when enabled
             if principal.jkt is None:
@@ -831,22 +834,44 @@ class BearerValidator:
                     claim="cnf",
                 )
             await dpop.verify(scope, token, principal)
-        elif principal.jkt is not None:
-            # RFC 9449 section 7.2: a DPoP-bound token is not a bearer token.
-            raise TokenError(
-                "a DPoP-bound token was sent as a bearer token",
-                code="dpop_bound_token",
-                claim="cnf",
-            )
-        elif _has_cnf(principal.claims):
-            # A binding we cannot enforce (e.g. RFC 8705 x5t#S256): never plain bearer.
-            raise TokenError(
-                "the token is bound in a way this API does not verify",
-                code="unsupported_token_binding",
-                claim="cnf",
-            )
+        else:
+            _check_plain_bearer(principal)
         if rules:
             check_rules(principal, rules, self.now())
+        return principal
+
+    def _authenticate_cached(
+        self, scope: Mapping[str, Any], rules: Sequence[Rule]
+    ) -> Principal | None:
+        """authenticate() without awaiting, for a ``Bearer`` header whose token was verified
+        before; ``None`` means "take the long way" (the answer is then decided there).
+
+        Sound because only tokens that are valid RFC 6750 b64tokens within the size cap are
+        ever cached (see validate), so a cache hit on the raw header bytes is exactly a header
+        _find would accept; the checks that follow are the ones authenticate() makes.
+        """
+        if not self._inline_cache or self.dpop is not None:
+            return None
+        header: bytes | None = None
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                if header is not None:
+                    raise _error(
+                        "multiple_authorization_headers", "more than one Authorization header"
+                    )
+                header = value
+        if header is None or header[:7] not in (b"Bearer ", b"bearer "):
+            return None
+        entry = self._cache.get(header[7:])
+        if entry is None:
+            return None
+        now = self.now()
+        if now >= entry.valid_until:
+            return None  # validate() drops it
+        principal = entry.principal
+        _check_plain_bearer(principal)
+        if rules:
+            check_rules(principal, rules, now)
         return principal
 
     def authorize(self, principal: Principal, rules: Sequence[Rule]) -> None:
@@ -876,33 +901,32 @@ class BearerValidator:
                 actual=len(token),
             )
         cache_size = self.config.cache_size
-        if cache_size:
-            cached = self._cached(token)
-            if cached is not None:
-                return cached
+        key: bytes | None = None
+        if cache_size and token.isascii():
+            key = token.encode("ascii")
+            entry = self._cache.get(key)
+            if entry is not None:
+                if self.now() < entry.valid_until:
+                    return entry.principal
+                del self._cache[key]
         if self.introspection is not None and token.count(".") != 2:
             # Hybrid dispatch: a JWS has exactly two dots; anything else is opaque.
             principal, valid_until = await self._introspected(self.introspection, token)
+            if key is not None and not _B64TOKEN.fullmatch(token):
+                # Only RFC 6750 b64tokens are cached, so that a cache hit on a header's raw
+                # bytes (_authenticate_cached) never accepts what _find would reject.
+                key = None
         else:
+            # A JWS that verified is base64url segments and dots: always a b64token.
             claims = await self._verify(token)
             principal = self._principal(claims)
             valid_until = self._valid_until(claims)
-        if cache_size:
+        if key is not None:
             cache = self._cache
-            cache[token] = _Entry(principal, valid_until)
+            cache[key] = _Entry(principal, valid_until)
             if len(cache) > cache_size:
                 cache.popitem(last=False)
         return principal
-
-    def _cached(self, token: str) -> Principal | None:
-        # Only tokens that passed validate() (size cap included) are ever stored.
-        entry = self._cache.get(token)
-        if entry is None:
-            return None
-        if self.now() < entry.valid_until:
-            return entry.principal
-        del self._cache[token]
-        return None
 
     async def _introspected(
         self, introspector: Introspector, token: str
@@ -1055,6 +1079,24 @@ class BearerValidator:
             json_body=self.config.json_body,
             debug=self.config.debug,
             resource_metadata=self.config.resource_metadata,
+        )
+
+
+def _check_plain_bearer(principal: Principal) -> None:
+    # The token came with the Bearer scheme: it must not be sender-constrained.
+    if principal.jkt is not None:
+        # RFC 9449 section 7.2: a DPoP-bound token is not a bearer token.
+        raise TokenError(
+            "a DPoP-bound token was sent as a bearer token",
+            code="dpop_bound_token",
+            claim="cnf",
+        )
+    if _has_cnf(principal.claims):
+        # A binding we cannot enforce (e.g. RFC 8705 x5t#S256): never plain bearer.
+        raise TokenError(
+            "the token is bound in a way this API does not verify",
+            code="unsupported_token_binding",
+            claim="cnf",
         )
 
 

@@ -188,10 +188,16 @@ class BearerAuth(SecurityScheme):
             rules = self._rules_for.get(scopes)
             if rules is None:
                 rules = self._route_rules(scopes)
-            form_tokens = await self._form_tokens(conn) if self._forms else None
-            return await self.validator.authenticate(
-                conn.scope, form_tokens=form_tokens, rules=rules
-            )
+            validator = self.validator
+            if self._forms:
+                form_tokens = await self._form_tokens(conn)
+            else:
+                # A token verified before is answered without awaiting anything.
+                principal = validator._authenticate_cached(conn.scope, rules)
+                if principal is not None:
+                    return principal
+                form_tokens = None
+            return await validator.authenticate(conn.scope, form_tokens=form_tokens, rules=rules)
         except (TokenError, ProviderUnavailable, ConfigurationError) as exc:
             raise self._exception(exc, conn) from None
 
