@@ -130,6 +130,30 @@ def _bearer_challenge(response: httpx.Response) -> dict[str, str] | None:
     return None
 
 
+def _refresh_may_help(response: httpx.Response) -> bool:
+    """Whether a fresh token may get ``response`` a different answer (RFC 6750 section 3.1).
+
+    Only a ``401`` whose ``Bearer`` challenge says ``invalid_token`` or names no error; a
+    step-up challenge is raised as ``DownstreamChallenge`` (a new token from the same grant
+    would not satisfy it); ``invalid_request``, ``insufficient_scope`` and the like: no.
+    """
+    if response.status_code != 401:
+        return False
+    challenge = _bearer_challenge(response)
+    error = None if challenge is None else challenge.get("error")
+    if challenge is not None and error in STEP_UP_ERRORS:
+        raise DownstreamChallenge.from_params(challenge, status_code=response.status_code)
+    return error in (None, "invalid_token")
+
+
+def _sync_unsupported(name: str, does: str) -> ConfigurationError:
+    # Getting a token is network I/O: it must not block an event loop from a sync client.
+    return ConfigurationError(
+        f"{name} {does} over the network and works with httpx.AsyncClient only",
+        code="sync_client_unsupported",
+    )
+
+
 def _decoded_claims(value: str) -> str:
     """Microsoft sends ``claims`` base64-encoded; RFC-style servers may send the JSON itself."""
     if value.lstrip().startswith("{"):
@@ -314,11 +338,7 @@ class _TokenAuth(httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        raise ConfigurationError(
-            f"{type(self).__name__} fetches tokens over the network and works with "
-            "httpx.AsyncClient only",
-            code="sync_client_unsupported",
-        )
+        raise _sync_unsupported(type(self).__name__, "fetches tokens")
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -328,14 +348,8 @@ class _TokenAuth(httpx.Auth):
         tokens = await self.token()
         _attach(request, tokens)
         response = yield request
-        if response.status_code != 401:
+        if not _refresh_may_help(response):
             return
-        challenge = _bearer_challenge(response)
-        error = None if challenge is None else challenge.get("error")
-        if challenge is not None and error in STEP_UP_ERRORS:
-            raise DownstreamChallenge.from_params(challenge, status_code=response.status_code)
-        if error not in (None, "invalid_token"):
-            return  # invalid_request, insufficient_scope, ...: a new token would not help
         await self.invalidate(tokens)
         if not isinstance(request.stream, httpx.ByteStream):
             return  # a streamed body cannot be sent twice: the caller's retry gets a new token

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from starlette.requests import HTTPConnection
 
-from oidc_asgi.downstream import STEP_UP_ERRORS, DownstreamChallenge, parse_www_authenticate
+from oidc_asgi.downstream import _refresh_may_help, _sync_unsupported
 from oidc_asgi.errors import ConfigurationError
 from oidc_asgi.signin._api_tokens import _token_set
 
@@ -90,11 +90,7 @@ class UserTokenAuth(httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        raise ConfigurationError(
-            "UserTokenAuth may refresh tokens over the network and works with "
-            "httpx.AsyncClient only",
-            code="sync_client_unsupported",
-        )
+        raise _sync_unsupported("UserTokenAuth", "may refresh tokens")
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -103,18 +99,8 @@ class UserTokenAuth(httpx.Auth):
             await request.aread()
         sent = _attach(request, await self._tokens(None))
         response = yield request
-        if response.status_code != 401:
+        if not _refresh_may_help(response):  # raises DownstreamChallenge on step-up
             return
-        challenge = None
-        for scheme, params in parse_www_authenticate(response.headers.get_list("www-authenticate")):
-            if scheme == "bearer":
-                challenge = params
-                break
-        error = None if challenge is None else challenge.get("error")
-        if challenge is not None and error in STEP_UP_ERRORS:
-            raise DownstreamChallenge.from_params(challenge, status_code=response.status_code)
-        if error not in (None, "invalid_token"):
-            return  # insufficient_scope, invalid_request: a new token would not help
         replacement = await self._tokens(sent)  # refreshed now, so a caller's retry works
         if not isinstance(request.stream, httpx.ByteStream):
             return  # a streamed body cannot be sent twice
