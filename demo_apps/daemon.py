@@ -15,8 +15,9 @@ from typing import TextIO
 
 import httpx
 
-from demo_apps._settings import DemoSettings, print_answer, run_cli
-from oidc_asgi import ClientCredentialsAuth, ConfigurationError, OAuthClient, OIDCError, Provider
+from demo_apps._cli import call_api
+from demo_apps._settings import DemoSettings, run_cli
+from oidc_asgi import ClientCredentialsAuth, OAuthClient, Provider
 
 __all__ = ["main", "run"]
 
@@ -36,37 +37,32 @@ async def run(
 
         exit_code = await run(load("daemon"))
     """
-    out = out or sys.stdout
-    url = settings.api(settings.api_path)
-    async with (
-        Provider(settings.issuer, http_client=http_client) as provider,
-        httpx.AsyncClient(timeout=10) as own_api,
-    ):
-        try:
-            client = await OAuthClient.from_provider(
-                provider,
-                client_id=settings.client_id,
-                client_secret=settings.client_secret,
-                http_client=http_client,
+
+    async def request(provider: Provider, api: httpx.AsyncClient, url: str) -> httpx.Response:
+        client = await OAuthClient.from_provider(
+            provider,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            http_client=http_client,
+        )
+        async with client:
+            auth = ClientCredentialsAuth(
+                client,
+                audience=settings.api_audience,  # Auth0 style
+                resource=settings.api_audience,  # RFC 8707
+                scope=settings.api_scopes,
             )
-            async with client:
-                auth = ClientCredentialsAuth(
-                    client,
-                    audience=settings.api_audience,  # Auth0 style
-                    resource=settings.api_audience,  # RFC 8707
-                    scope=settings.api_scopes,
-                )
-                response = await (api_client or own_api).get(url, auth=auth)
-        except ConfigurationError:
-            raise
-        except OIDCError as exc:
-            print(f"daemon: no token: {exc.code}: {exc}", file=sys.stderr)
-            return 1
-        except httpx.TransportError as exc:
-            print(f"daemon: the API is unreachable: {exc!r}", file=sys.stderr)
-            return 1
-    print_answer(f"GET {url}", response, out)
-    return 0 if response.is_success else 1
+            return await api.get(url, auth=auth)
+
+    return await call_api(
+        "daemon",
+        settings,
+        request,
+        http_client=http_client,
+        api_client=api_client,
+        out=out,
+        failure="no token",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,13 +17,11 @@ from typing import TextIO
 
 import httpx
 
-from demo_apps._settings import DemoSettings, print_answer, run_cli
+from demo_apps._cli import bearer, call_api, stored_token
+from demo_apps._settings import DemoSettings, run_cli
 from oidc_asgi import (
-    CliSession,
     ConfigurationError,
-    FileTokenStorage,
     OAuthClient,
-    OIDCError,
     Provider,
     TokenResponse,
     TokenStorage,
@@ -32,8 +30,6 @@ from oidc_asgi import (
 )
 
 __all__ = ["main", "run"]
-
-APP = "oidc-asgi-demo"
 
 
 async def run(
@@ -55,59 +51,42 @@ async def run(
         exit_code = await run(load("native"))
     """
     out = out or sys.stdout
-    url = settings.api(settings.api_path)
-    async with (
-        Provider(settings.issuer, http_client=http_client) as provider,
-        httpx.AsyncClient(timeout=10) as own_api,
-    ):
-        try:
-            metadata = await provider.metadata()
-            if metadata.authorization_endpoint is None:
-                raise ConfigurationError(
-                    "the provider has no authorization_endpoint", code="missing_endpoint"
-                )
-            authorize = metadata.authorization_endpoint
-            client = await OAuthClient.from_provider(
-                provider, client_id=settings.client_id, auth_method="none", http_client=http_client
+
+    async def request(provider: Provider, api: httpx.AsyncClient, url: str) -> httpx.Response:
+        metadata = await provider.metadata()
+        if metadata.authorization_endpoint is None:
+            raise ConfigurationError(
+                "the provider has no authorization_endpoint", code="missing_endpoint"
             )
-            validator = TokenValidator(issuer=settings.issuer, keys=provider)
-            async with client:
+        authorize = metadata.authorization_endpoint
+        client = await OAuthClient.from_provider(
+            provider, client_id=settings.client_id, auth_method="none", http_client=http_client
+        )
+        validator = TokenValidator(issuer=settings.issuer, keys=provider)
+        async with client:
 
-                def login() -> Awaitable[TokenResponse]:
-                    print("Opening the browser to sign in...", file=out, flush=True)
-                    return loopback_login(
-                        client,
-                        authorization_endpoint=authorize,
-                        scope=("openid", "profile", "offline_access", *settings.api_scopes),
-                        open_browser=open_browser,
-                        port=settings.port,
-                        validator=validator,  # checks the ID token: signature, aud, nonce
-                        require_iss=metadata.authorization_response_iss_parameter_supported,
-                        extra_params={
-                            "audience": settings.api_audience,  # Auth0 style
-                            "resource": settings.api_audience,  # RFC 8707
-                        },
-                    )
-
-                session = CliSession(
+            def login() -> Awaitable[TokenResponse]:
+                print("Opening the browser to sign in...", file=out, flush=True)
+                return loopback_login(
                     client,
-                    storage=storage or FileTokenStorage.for_app(APP),
-                    login=login,
-                    profile=settings.api_audience,  # one entry per API
+                    authorization_endpoint=authorize,
+                    scope=("openid", "profile", "offline_access", *settings.api_scopes),
+                    open_browser=open_browser,
+                    port=settings.port,
+                    validator=validator,  # checks the ID token: signature, aud, nonce
+                    require_iss=metadata.authorization_response_iss_parameter_supported,
+                    extra_params={
+                        "audience": settings.api_audience,  # Auth0 style
+                        "resource": settings.api_audience,  # RFC 8707
+                    },
                 )
-                token = await session.access_token()
-            headers = {"Authorization": f"Bearer {token}"}
-            response = await (api_client or own_api).get(url, headers=headers)
-        except ConfigurationError:
-            raise
-        except OIDCError as exc:
-            print(f"native: sign-in failed: {exc.code}: {exc}", file=sys.stderr)
-            return 1
-        except httpx.TransportError as exc:
-            print(f"native: the API is unreachable: {exc!r}", file=sys.stderr)
-            return 1
-    print_answer(f"GET {url}", response, out)
-    return 0 if response.is_success else 1
+
+            token = await stored_token(client, settings, storage=storage, login=login)
+        return await api.get(url, headers=bearer(token))
+
+    return await call_api(
+        "native", settings, request, http_client=http_client, api_client=api_client, out=out
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
