@@ -421,9 +421,7 @@ async def test_corrupt_file_is_ignored_then_replaced(
         pytest.param({"margin": 86400}, "invalid_margin", id="margin-a-day"),
         pytest.param({"resource": ""}, "invalid_target", id="empty-resource"),
         pytest.param({"audience": ""}, "invalid_target", id="empty-audience"),
-        pytest.param(
-            {"resource": API, "audience": API}, "invalid_target", id="resource-and-audience"
-        ),
+        pytest.param({"resource": 8001}, "invalid_target", id="resource-not-a-string"),
     ],
 )
 async def test_session_configuration_errors(cli: Cli, settings: dict[str, Any], code: str) -> None:
@@ -432,10 +430,19 @@ async def test_session_configuration_errors(cli: Cli, settings: dict[str, Any], 
     assert caught.value.code == code
 
 
-@pytest.mark.parametrize("name", ["resource", "audience"])
-async def test_refresh_names_the_api_of_the_login_again_rfc8707_2_2(cli: Cli, name: str) -> None:
+@pytest.mark.parametrize(
+    "names",
+    [
+        pytest.param(("resource",), id="resource"),
+        pytest.param(("audience",), id="auth0-audience"),
+        pytest.param(("resource", "audience"), id="both"),
+    ],
+)
+async def test_refresh_names_the_api_of_the_login_again_rfc8707_2_2(
+    cli: Cli, names: tuple[str, ...]
+) -> None:
     cli.resource = API
-    session = cli.session(**{name: API})
+    session = cli.session(**dict.fromkeys(names, API))
     first = await session.tokens()
     assert cli.provider.unverified_claims(first.access_token)["aud"] == API
     assert first.expires_at is not None
@@ -443,7 +450,8 @@ async def test_refresh_names_the_api_of_the_login_again_rfc8707_2_2(cli: Cli, na
     second = await session.tokens()
     assert cli.logins == 1
     assert cli.faults.forms[-1]["grant_type"] == ["refresh_token"]
-    assert cli.faults.forms[-1][name] == [API]
+    for name in names:
+        assert cli.faults.forms[-1][name] == [API]
     claims = cli.provider.unverified_claims(second.access_token)
     assert (claims["aud"], claims["scope"]) == (API, "")
     assert cli.stored(session) == second

@@ -728,11 +728,12 @@ class CliSession:
     entries of one client (another account, another scope). Concurrent calls within one
     process share one refresh; separate processes are not locked against each other.
 
-    ``resource`` (RFC 8707) or ``audience`` (Auth0) names the API the login asked for; it is
-    sent again on every refresh (RFC 8707 section 2.2), since providers such as
-    node-oidc-provider decide the token's audience and format at the token endpoint: without
-    it a refreshed token is an opaque one for userinfo, not a JWT for the API. Either also
-    joins the storage key, so tokens for different APIs never overwrite each other.
+    ``resource`` (RFC 8707) and/or ``audience`` (Auth0) name the API the login asked for, as
+    the login named it; they are sent again on every refresh (RFC 8707 section 2.2), since
+    providers such as node-oidc-provider decide the token's audience and format at the token
+    endpoint: without them a refreshed token is an opaque one for userinfo, not a JWT for the
+    API. The API also joins the storage key, so tokens for different APIs never overwrite each
+    other.
 
     Example::
 
@@ -766,11 +767,6 @@ class CliSession:
                 raise ConfigurationError(
                     f"{name} must be a non-empty string", code="invalid_target"
                 )
-        if resource is not None and audience is not None:
-            raise ConfigurationError(
-                "name the API with resource (RFC 8707) or audience (Auth0), not both",
-                code="invalid_target",
-            )
         self.resource = resource
         self.audience = audience
         self.client = client

@@ -13,8 +13,10 @@ import asyncio
 import base64
 import hashlib
 import secrets
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlencode
 
@@ -25,7 +27,13 @@ from joserfc.jwk import ECKey
 
 from oidc_asgi.client import OAuthClient, TokenResponse, TokenType
 from oidc_asgi.errors import ConfigurationError, OAuthError
-from oidc_asgi.native import DeviceLoginPrompt, device_login, loopback_login
+from oidc_asgi.native import (
+    CliSession,
+    DeviceLoginPrompt,
+    FileTokenStorage,
+    device_login,
+    loopback_login,
+)
 from oidc_asgi.provider import Provider
 from oidc_asgi.tokens import (
     AccessTokenExpectations,
@@ -483,6 +491,67 @@ async def test_device_login_approved_on_device_pages_then_refresh_rotates_rfc862
     with pytest.raises(OAuthError) as caught:
         await native.refresh(refresh_token=tokens.refresh_token)
     assert caught.value.error == "invalid_grant"
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["resource-named", "resource-not-named"])
+async def test_cli_session_refresh_keeps_the_api_rfc8707_2_2(
+    node_op: NodeOP,
+    http: httpx.AsyncClient,
+    validator: TokenValidator,
+    tmp_path: Path,
+    named: bool,
+) -> None:
+    """Note 1: the token endpoint decides the format, so a refresh without ``resource`` gives
+    an opaque token, not the API's JWT. ``CliSession(resource=...)`` names the login's API
+    again: after a device login and a forced refresh the token is still a JWT for the API."""
+    clock = [time.time()]
+    native = OAuthClient(
+        client_id="native",
+        auth_method="none",
+        issuer=node_op.issuer,
+        token_endpoint=f"{node_op.issuer}/token",
+        device_authorization_endpoint=f"{node_op.issuer}/device/auth",
+        http_client=http,
+        now=lambda: clock[0],
+    )
+    prompts: list[DeviceLoginPrompt] = []
+
+    async def approve(seconds: float) -> None:
+        browser = Browser(http, user="yuri", user_code=prompts[-1].user_code)
+        outcome = await browser.run(prompts[-1].verification_uri)
+        assert outcome.title == "Sign-in Success", browser.pages
+
+    def login() -> Awaitable[TokenResponse]:
+        return device_login(
+            native,
+            scope="openid offline_access read:messages",
+            on_code=prompts.append,
+            sleep=approve,
+            resource=API,
+        )
+
+    session = CliSession(
+        native,
+        storage=FileTokenStorage(tmp_path / "tokens.json"),
+        login=login,
+        resource=API if named else None,
+    )
+    first = await session.tokens()
+    claims = await validator.access_token(first.access_token, AccessTokenExpectations(audience=API))
+    assert claims.sub == "yuri"
+    assert first.expires_at is not None
+    clock[0] = first.expires_at  # forced refresh
+    second = await session.tokens()
+    assert len(prompts) == 1  # refreshed, not a new login
+    assert second.refresh_token not in (None, first.refresh_token)  # rotated (note 7)
+    if named:
+        claims = await validator.access_token(
+            second.access_token, AccessTokenExpectations(audience=API)
+        )
+        assert claims.header["typ"] == "at+jwt"
+        assert (claims.sub, claims["scope"]) == ("yuri", "read:messages")
+    else:
+        assert second.access_token.count(".") != 2  # opaque: what a plain refresh gets
 
 
 async def test_loopback_login_any_port_rfc8252_7_3(

@@ -8,7 +8,7 @@ scripted browser reaches it and the provider with one cookie jar); the middlewar
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 import httpx
@@ -20,7 +20,13 @@ from starlette.routing import Route
 
 from oidc_asgi.provider import Provider
 from oidc_asgi.sessions import MemoryStore
-from oidc_asgi.signin import OIDCAuth, get_access_token, get_user
+from oidc_asgi.signin import (
+    AccessTokenUnavailable,
+    OIDCAuth,
+    SignInWarning,
+    get_access_token,
+    get_user,
+)
 from oidc_asgi.tokens import AccessTokenExpectations, TokenValidator
 
 from ._browser import Browser
@@ -145,18 +151,25 @@ async def _signed_in(
     return http
 
 
-async def test_second_audience_not_granted_at_sign_in_asks_for_a_new_sign_in_rfc8707_2_2(
+async def test_audience_not_named_at_sign_in_asks_for_a_new_sign_in_rfc8707_2_2(
     node_op: NodeOP, outbound: httpx.AsyncClient
 ) -> None:
     """``get_access_token(audience=...)`` for an API other than the sign-in's uses the refresh
     token with ``resource`` naming it. node-oidc-provider grants only resources named in the
-    authorization request, so here it refuses; the library answers ``audience_not_granted``
-    with a login URL instead of failing the request, and the first API's token still works."""
+    authorization request; this one was not, so it refuses. The library answers
+    ``audience_not_granted`` with a login URL instead of failing the request, its message says
+    to add the API to ``SignInConfig.audiences``, and the first API's token still works."""
     base = f"http://127.0.0.1:{node_op.signin_port}"
+    refused: list[AccessTokenUnavailable] = []
 
     async def token(request: Request) -> JSONResponse:
         audience = request.query_params.get("aud")
-        return JSONResponse({"access_token": await get_access_token(request, audience=audience)})
+        try:
+            access_token = await get_access_token(request, audience=audience)
+        except AccessTokenUnavailable as exc:
+            refused.append(exc)
+            raise
+        return JSONResponse({"access_token": access_token})
 
     app = OIDCAuth(
         Starlette(routes=[Route("/token", token)]),
@@ -188,6 +201,149 @@ async def test_second_audience_not_granted_at_sign_in_asks_for_a_new_sign_in_rfc
     assert second_answer.status_code == 401
     assert second_answer.json()["error"] == "audience_not_granted"
     assert second_answer.json()["login_url"].startswith(f"{base}/login?")
+    [exc] = refused
+    assert exc.audience == GATEWAY
+    assert "not named at sign-in" in exc.message
+    assert "SignInConfig.audiences" in exc.message
+
+
+async def _token_route(request: Request) -> JSONResponse:
+    audience = request.query_params.get("aud")
+    return JSONResponse({"access_token": await get_access_token(request, audience=audience)})
+
+
+async def _me_route(request: Request) -> JSONResponse:
+    user = get_user(request)
+    assert user is not None
+    return JSONResponse({"sub": user.sub, "email": user.get("email")})
+
+
+def _api_app(node_op: NodeOP, outbound: httpx.AsyncClient, **settings: Any) -> OIDCAuth:
+    config: dict[str, Any] = {
+        "issuer": node_op.issuer,
+        "client_id": "web",
+        "client_secret": node_op.web_secret,
+        "secrets": ["interop-session-secret-0123456789abcdef"],
+        "base_url": f"http://127.0.0.1:{node_op.signin_port}",
+        "scope": ("openid", "email", "offline_access", "read:messages", "read:summary"),
+        "authorization_params": {"prompt": "consent"},  # keeps offline_access (note 5)
+        "session_store": MemoryStore(),
+        "http_client": outbound,
+    }
+    config.update(settings)
+    routes = [Route("/token", _token_route), Route("/me", _me_route)]
+    return OIDCAuth(Starlette(routes=routes), **config)
+
+
+async def test_second_api_named_at_sign_in_is_granted_by_refresh_rfc8707_2_2(
+    node_op: NodeOP, outbound: httpx.AsyncClient
+) -> None:
+    """``audiences`` names both APIs at the authorization endpoint (repeated ``resource``), the
+    first is redeemed with the code, and node-oidc-provider then issues the second API's JWT
+    through the refresh token because the sign-in asked for it."""
+    base = f"http://127.0.0.1:{node_op.signin_port}"
+    app = _api_app(node_op, outbound, audiences=[API, GATEWAY])
+    http = await _signed_in(node_op, outbound, app, "uma")
+    try:
+        first_answer = await http.get(f"{base}/token")
+        second_answer = await http.get(f"{base}/token", params={"aud": GATEWAY})
+    finally:
+        await http.aclose()
+    assert second_answer.status_code == 200, second_answer.text
+    validator = TokenValidator(
+        issuer=node_op.issuer, keys=Provider(node_op.issuer, http_client=outbound)
+    )
+    first = await validator.access_token(
+        first_answer.json()["access_token"], AccessTokenExpectations(audience=API)
+    )
+    second = await validator.access_token(
+        second_answer.json()["access_token"], AccessTokenExpectations(audience=GATEWAY)
+    )
+    assert (first.sub, first["scope"]) == ("uma", "read:messages")
+    assert (second.sub, second["scope"]) == ("uma", "read:summary")  # note 1: its own scopes
+
+
+async def test_userinfo_and_an_api_token_from_one_sign_in_rfc8707_2_2(
+    node_op: NodeOP, outbound: httpx.AsyncClient
+) -> None:
+    """Note 2: userinfo refuses a JWT for an API. With ``audience`` and ``fetch_userinfo`` the
+    code is redeemed without ``resource`` (an opaque token good at userinfo, note 1), userinfo
+    adds the email, and the refresh token with ``resource`` gives the API's JWT."""
+    base = f"http://127.0.0.1:{node_op.signin_port}"
+    app = _api_app(node_op, outbound, audience=API, fetch_userinfo=True)
+    http = await _signed_in(node_op, outbound, app, "vera")
+    try:
+        me = (await http.get(f"{base}/me")).json()
+        access_token = (await http.get(f"{base}/token")).json()["access_token"]
+    finally:
+        await http.aclose()
+    assert me == {"sub": "vera", "email": "vera@example.test"}
+    validator = TokenValidator(
+        issuer=node_op.issuer, keys=Provider(node_op.issuer, http_client=outbound)
+    )
+    claims = await validator.access_token(access_token, AccessTokenExpectations(audience=API))
+    assert claims.header["typ"] == "at+jwt"
+    assert (claims.sub, claims["scope"]) == ("vera", "read:messages")
+
+
+async def test_userinfo_with_an_api_but_no_refresh_token_is_a_sign_in_error(
+    node_op: NodeOP, outbound: httpx.AsyncClient
+) -> None:
+    """Note 5: without ``prompt=consent`` node-oidc-provider drops ``offline_access``, so no
+    refresh token can fetch the API's token after userinfo: a clear 400
+    ``refresh_token_missing``, never a 503 "provider unavailable"."""
+    base = f"http://127.0.0.1:{node_op.signin_port}"
+    app = _api_app(node_op, outbound, audience=API, fetch_userinfo=True, authorization_params={})
+    async with httpx.AsyncClient(mounts={base: httpx.ASGITransport(app=app)}, timeout=10) as http:
+        start = await http.get(f"{base}/login")
+        browser = Browser(http, user="wim")
+        answer = await browser.run(start.headers["location"], until=f"{base}/callback")
+        assert answer.params is not None, browser.pages
+        callback = await http.get(
+            f"{base}/callback?{urlencode(answer.params)}", headers={"accept": "application/json"}
+        )
+    assert callback.status_code == 400, callback.text
+    assert callback.json()["error"] == "refresh_token_missing"
+
+
+async def test_userinfo_skipped_without_offline_access_api_token_from_the_code(
+    node_op: NodeOP,
+) -> None:
+    """Without ``offline_access`` the code is redeemed for the API (a startup warning says
+    userinfo is skipped): the sign-in works, userinfo is never called, and the token is the
+    API's JWT. node-oidc-provider then puts the claims in the ID token itself, as no token
+    for userinfo was issued."""
+    base = f"http://127.0.0.1:{node_op.signin_port}"
+    sent: list[str] = []
+
+    async def record(request: httpx.Request) -> None:
+        sent.append(str(request.url.copy_with(query=None)))
+
+    async with httpx.AsyncClient(timeout=10, event_hooks={"request": [record]}) as outbound:
+        with pytest.warns(SignInWarning, match="userinfo is skipped"):
+            app = _api_app(
+                node_op,
+                outbound,
+                audience=API,
+                fetch_userinfo=True,
+                scope=("openid", "email", "read:messages"),
+            )
+        http = await _signed_in(node_op, outbound, app, "xena")
+        try:
+            me = (await http.get(f"{base}/me")).json()
+            access_token = (await http.get(f"{base}/token")).json()["access_token"]
+        finally:
+            await http.aclose()
+        metadata = await Provider(node_op.issuer, http_client=outbound).metadata()
+        validator = TokenValidator(
+            issuer=node_op.issuer, keys=Provider(node_op.issuer, http_client=outbound)
+        )
+        claims = await validator.access_token(access_token, AccessTokenExpectations(audience=API))
+    assert metadata.userinfo_endpoint is not None
+    assert metadata.userinfo_endpoint not in sent
+    assert f"{node_op.issuer}/token" in sent
+    assert me == {"sub": "xena", "email": "xena@example.test"}  # from the ID token
+    assert claims.sub == "xena"
 
 
 async def test_userinfo_with_the_opaque_sign_in_token_oidc_core_5_3(
