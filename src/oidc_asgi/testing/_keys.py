@@ -275,6 +275,16 @@ def random_token(prefix: str = "", nbytes: int = 32) -> str:
     return prefix + secrets.token_urlsafe(nbytes)
 
 
+def override_claims(body: dict[str, Any], changes: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``body`` with ``changes`` applied in place: a ``None`` value removes that claim."""
+    for name, value in (changes or {}).items():
+        if value is None:
+            body.pop(name, None)
+        else:
+            body[name] = value
+    return body
+
+
 def left_hash(value: str, alg: str) -> str:
     """``at_hash``/``c_hash``: left half of the hash (OIDC Core 3.1.3.6); SHA-512 for Ed25519."""
     digest = hashlib.sha512 if alg == "EdDSA" else hashlib.sha256

@@ -34,6 +34,7 @@ from oidc_asgi.testing._keys import (
     KeyRing,
     SigningKey,
     left_hash,
+    override_claims,
     random_token,
     split_jws,
     verify_with_jwks,
@@ -611,12 +612,7 @@ class DevProvider:
         }
         if nonce is not None:
             body["nonce"] = nonce
-        for name, value in (claims or {}).items():
-            if value is None:
-                body.pop(name, None)
-            else:
-                body[name] = value
-        return self.signing_key(alg).sign(body)
+        return self.signing_key(alg).sign(override_claims(body, claims))
 
     def unverified_claims(self, token: str) -> dict[str, Any]:
         """Decode a JWT's claims without verifying (for inspection in tests only)."""

@@ -17,6 +17,7 @@ from oidc_asgi.testing._keys import (
     encode_jws,
     hs256,
     left_hash,
+    override_claims,
     random_token,
     raw_sign,
     split_jws,
@@ -67,12 +68,7 @@ def _claims(
         "client_id": client_id,
         "scope": " ".join(scopes),
     }
-    for name, value in (claims or {}).items():
-        if value is None:
-            body.pop(name, None)
-        else:
-            body[name] = value
-    return body
+    return override_claims(body, claims)
 
 
 def mint_access_token(
@@ -398,13 +394,7 @@ class BadIDTokens:
     # -- building blocks ----------------------------------------------------------------------
 
     def _with(self, **changes: Any) -> dict[str, Any]:
-        claims = dict(self.claims)
-        for name, value in changes.items():
-            if value is None:
-                claims.pop(name, None)
-            else:
-                claims[name] = value
-        return claims
+        return override_claims(dict(self.claims), changes)
 
     def _sign(self, claims: Mapping[str, Any], alg: str | None = None) -> str:
         return self.provider.signing_key(alg or self.alg).sign(claims)
