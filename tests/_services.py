@@ -1,4 +1,4 @@
-"""Real services for tests (redis-server, node, chromium).
+"""Real services for tests (redis-server, node, chromium, uvicorn serving an app).
 
 On a developer laptop a missing service skips the test with the reason printed; in CI (the
 ``CI`` environment variable is set) a missing service fails it, because ``.ci/run`` installs
@@ -11,11 +11,16 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
-from typing import NoReturn
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 import pytest
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
 
 def missing(service: str, why: str) -> NoReturn:
@@ -60,3 +65,28 @@ def run_redis_server() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextmanager
+def serve(app: ASGIApp, port: int, *, lifespan: Literal["on", "off"] = "on") -> Iterator[str]:
+    """Serve ``app`` with uvicorn on ``127.0.0.1:port`` in a thread; yield its base URL.
+
+    Waits only for readiness (uvicorn's ``started``); stops the server on exit.
+    """
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
+    )
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"server on port {port} did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -13,10 +13,6 @@ import dataclasses
 import html
 import os
 import shutil
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +23,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from _services import free_port, missing
+from _services import free_port, missing, serve
 from oidc_asgi.signin import OIDCAuth, get_context, get_user
 from oidc_asgi.testing import DevClient, DevProvider, DevProviderConfig
 
@@ -43,27 +39,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SECRET = "browser-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
-
-
-@contextmanager
-def _serve(app: ASGIApp, port: int, *, lifespan: Literal["on", "off"] = "off") -> Iterator[None]:
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
-    )
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"server on port {port} did not start")
-        time.sleep(0.01)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 async def _home(request: Request) -> Response:
@@ -137,8 +112,8 @@ def test_login_and_logout_in_chromium(mode: Literal["query", "form_post"], tmp_p
     )
     provider = DevProvider(dataclasses.replace(base, clients=(*base.clients, client)))
     with (
-        _serve(provider, op_port),
-        _serve(_app(issuer, base_url, mode), app_port, lifespan="on"),
+        serve(provider, op_port, lifespan="off"),
+        serve(_app(issuer, base_url, mode), app_port),
         sync_playwright() as pw,
     ):
         context = pw.chromium.launch_persistent_context(

@@ -10,17 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 from demo_apps._settings import DemoName, DemoSettings
-from starlette.types import ASGIApp
 
+from _services import serve as serve  # the demos' tests import it from here
 from oidc_asgi.client import OAuthClient
 
 from ._browser import Browser
@@ -30,31 +26,6 @@ from ._node_op import NodeOP
 def node_settings(node_op: NodeOP, demo: DemoName, **changes: Any) -> DemoSettings:
     """The settings of ``demo`` with node-oidc-provider as the issuer."""
     return DemoSettings.for_demo(demo, issuer=node_op.issuer, **changes)
-
-
-@contextmanager
-def serve(app: ASGIApp, port: int, *, lifespan: Literal["on", "off"] = "on") -> Iterator[str]:
-    """Serve ``app`` with uvicorn on ``127.0.0.1:port`` in a thread; yield its base URL.
-
-    Waits only for readiness (uvicorn's ``started``); stops the server on exit.
-    """
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
-    )
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"server on port {port} did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _pkce() -> tuple[str, str]:
