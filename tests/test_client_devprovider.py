@@ -20,42 +20,20 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from joserfc import jwk
-from starlette.types import Receive, Scope, Send
 
+from _doubles import T0, Clock, CountingApp
 from oidc_asgi.client import OAuthClient, TokenResponse, TokenType
 from oidc_asgi.errors import OAuthError
 from oidc_asgi.provider import Provider
 from oidc_asgi.testing import DevClient, DevProvider, DevProviderConfig
 from oidc_asgi.token_cache import TokenCache, token_cache_key
 
-T0 = 1_700_000_000.0
 API_1 = "http://127.0.0.1:8001/api"
 API_2 = "http://127.0.0.1:8002/api"
 WEIRD_SECRET = "p:a+s%s wörd/é"
 SIGNER_KEY = dict(
     jwk.RSAKey.generate_key(2048, parameters={"kid": "signer-1"}).as_dict(private=True)
 )
-
-
-@dataclass
-class Clock:
-    now: float = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class CountingApp:
-    """Passes requests to the provider, counting those that reach its token endpoint."""
-
-    def __init__(self, app: DevProvider) -> None:
-        self.app = app
-        self.token_requests = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/token":
-            self.token_requests += 1
-        await self.app(scope, receive, send)
 
 
 @dataclass

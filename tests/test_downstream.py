@@ -20,8 +20,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
+from _doubles import T0, Clock, CountingApp
 from oidc_asgi.client import OAuthClient, TokenResponse
 from oidc_asgi.downstream import (
     ClientCredentialsAuth,
@@ -35,28 +35,8 @@ from oidc_asgi.testing import DevProvider
 from oidc_asgi.token_cache import TokenCache, token_cache_key
 from oidc_asgi.tokens import AccessTokenExpectations, TokenValidator
 
-T0 = 1_700_000_000.0
 API_1 = "http://127.0.0.1:8001/api"
 API_2 = "http://127.0.0.1:8002/api"
-
-
-@dataclass
-class Clock:
-    now: float = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class CountingApp:
-    def __init__(self, app: DevProvider) -> None:
-        self.app = app
-        self.token_requests = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/token":
-            self.token_requests += 1
-        await self.app(scope, receive, send)
 
 
 @dataclass

@@ -18,22 +18,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from _doubles import Clock
 from oidc_asgi.client import OAuthClient
 from oidc_asgi.errors import ConfigurationError, OAuthError, OIDCError
 from oidc_asgi.native import DeviceLoginPrompt, device_login, loopback_login
 from oidc_asgi.provider import Provider
 from oidc_asgi.testing import DevProvider, DevProviderConfig
 from oidc_asgi.tokens import TokenValidator
-
-T0 = 1_700_000_000.0
-
-
-@dataclass
-class Clock:
-    now: float = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Flaky(httpx.AsyncBaseTransport):
