@@ -103,8 +103,13 @@ async def code_flow(
     resource: str | None = None,
     scope: str = "openid profile email offline_access",
     client_id: str = "spa",
+    resource_at_token: bool = True,
 ) -> dict[str, Any]:
-    """A full code flow for the public ``spa`` client (or ``webapp``); the token response."""
+    """A full code flow for the public ``spa`` client (or ``webapp``); the token response.
+
+    ``resource`` is sent to the authorization endpoint and, unless ``resource_at_token`` is
+    False, again to the token endpoint, where it decides the access token (RFC 8707 2.2).
+    """
     verifier, challenge = pkce()
     redirect = SPA_REDIRECT if client_id == "spa" else WEB_REDIRECT
     extra = {"resource": resource} if resource else {}
@@ -122,6 +127,8 @@ async def code_flow(
         "redirect_uri": redirect,
         "code_verifier": verifier,
     }
+    if resource and resource_at_token:
+        data["resource"] = resource
     if client_id == "spa":
         data["client_id"] = "spa"
         response = await http.post("/token", data=data)

@@ -32,8 +32,10 @@ from ._support import (
     WEBAPP_AUTH,
     assert_error,
     code_flow,
+    form_fields,
     login,
     pkce,
+    query,
     verify,
 )
 from .conftest import Clock
@@ -101,10 +103,117 @@ async def test_audience_parameter_auth0_style(http: httpx.AsyncClient) -> None:
     result = await login(
         http, challenge=challenge, scope="openid read:summary", extra={"audience": API2}
     )
-    response = await http.post("/token", data=code_request(result["code"], verifier))
+    form = code_request(result["code"], verifier, audience=API2)
+    response = await http.post("/token", data=form)
     _, claims = verify(response.json()["access_token"], (await http.get("/jwks")).json())
     assert claims["aud"] == API2
     assert claims["scope"] == "read:summary"
+
+
+# -- which access token: decided at the token endpoint (RFC 8707 2.2, as node-oidc-provider) ----
+
+
+async def authorize(http: httpx.AsyncClient, scope: str, resources: list[str]) -> tuple[str, str]:
+    """Log in through /authorize naming ``resources`` (repeated, RFC 8707 section 2)."""
+    verifier, challenge = pkce()
+    params: dict[str, str | list[str]] = {
+        "client_id": "spa", "redirect_uri": SPA_REDIRECT, "response_type": "code",
+        "scope": scope, "code_challenge": challenge, "code_challenge_method": "S256",
+        "resource": resources,
+    }  # fmt: skip
+    response = await http.get("/authorize", params=params)
+    if response.status_code == 200:
+        data = {**form_fields(response.text), "username": "alice", "password": ""}
+        response = await http.post("/login", data=data)
+    assert response.status_code == 303, response.text
+    return query(response.headers["location"])["code"], verifier
+
+
+async def test_resource_at_both_endpoints_gives_api_jwt_rfc8707_2_2(
+    http: httpx.AsyncClient,
+) -> None:
+    code, verifier = await authorize(http, "openid read:messages read:summary", [API1, API2])
+    response = await http.post("/token", data=code_request(code, verifier, resource=API2))
+    assert response.status_code == 200, response.text
+    header, claims = verify(response.json()["access_token"], (await http.get("/jwks")).json())
+    assert header["typ"] == "at+jwt"
+    assert claims["aud"] == API2
+    assert claims["scope"] == "read:summary"
+
+
+async def test_resource_at_authorization_only_gives_userinfo_token_rfc8707_2_2(
+    http: httpx.AsyncClient, provider: DevProvider
+) -> None:
+    body = await code_flow(
+        http, resource=API1, scope="openid email read:messages", resource_at_token=False
+    )
+    assert body["access_token"].count(".") == 0
+    assert body["scope"] == "openid email"
+    record = provider.active_token(body["access_token"])
+    assert record is not None
+    assert record.audience is None
+    bearer = {"Authorization": f"Bearer {body['access_token']}"}
+    userinfo = await http.get("/userinfo", headers=bearer)
+    assert userinfo.status_code == 200, userinfo.text
+    assert userinfo.json()["email"] == "alice@example.com"
+
+
+async def test_resource_without_openid_defaults_to_the_granted_api(
+    http: httpx.AsyncClient,
+) -> None:
+    # node-oidc-provider's resolveResource: a plain OAuth 2.0 grant keeps its one granted API.
+    body = await code_flow(http, resource=API1, scope="read:messages", resource_at_token=False)
+    _, claims = verify(body["access_token"], (await http.get("/jwks")).json())
+    assert claims["aud"] == API1
+
+
+TARGET_ERRORS: list[tuple[str, list[str], dict[str, str]]] = [
+    ("named-at-token-only-rfc8707-2", [], {"resource": API1}),
+    ("audience-at-token-only", [], {"audience": API2}),
+    ("other-api-than-granted", [API1], {"resource": API2}),
+    ("unknown-api", [API1], {"resource": "http://127.0.0.1:9999/api"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("granted", "asked"),
+    [(g, a) for _, g, a in TARGET_ERRORS],
+    ids=[n for n, *_ in TARGET_ERRORS],
+)
+async def test_resource_not_granted_is_invalid_target_rfc8707_2(
+    http: httpx.AsyncClient, granted: list[str], asked: dict[str, str]
+) -> None:
+    code, verifier = await authorize(http, "openid read:messages read:summary", granted)
+    response = await http.post("/token", data=code_request(code, verifier, **asked))
+    assert_error(response, 400, "invalid_target", secrets_=(code, verifier))
+
+
+async def test_two_resources_in_one_token_request_are_invalid_target_rfc8707_2(
+    http: httpx.AsyncClient,
+) -> None:
+    code, verifier = await authorize(http, "openid read:messages read:summary", [API1, API2])
+    form = code_request(code, verifier, resource=API1, audience=API2)
+    response = await http.post("/token", data=form)
+    assert_error(response, 400, "invalid_target", secrets_=(code, verifier))
+
+
+async def test_refresh_with_granted_resource_gives_api_jwt_rfc8707_2_2(
+    http: httpx.AsyncClient,
+) -> None:
+    first = await code_flow(
+        http, resource=API1, scope="openid offline_access read:messages", resource_at_token=False
+    )
+    assert first["access_token"].count(".") == 0
+    form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    response = await http.post("/token", data={**form, "client_id": "spa", "resource": API1})
+    assert response.status_code == 200, response.text
+    second = response.json()
+    header, claims = verify(second["access_token"], (await http.get("/jwks")).json())
+    assert (header["typ"], claims["aud"], claims["scope"]) == ("at+jwt", API1, "read:messages")
+    form["refresh_token"] = second["refresh_token"]
+    plain = await http.post("/token", data={**form, "client_id": "spa"})
+    assert plain.status_code == 200, plain.text
+    assert plain.json()["access_token"].count(".") == 0
 
 
 async def test_opaque_api_gets_opaque_token(http: httpx.AsyncClient) -> None:
@@ -424,6 +533,7 @@ REFRESH_ERRORS = [
     ("unknown-token", {"refresh_token": "dev_rt_nope"}, "invalid_grant"),
     ("wider-scope", {"scope": "openid offline_access email admin"}, "invalid_scope"),
     ("other-client", {"client_id": "native"}, "invalid_grant"),
+    ("resource-not-granted-rfc8707-2", {"resource": API1}, "invalid_target"),
 ]
 
 

@@ -1,4 +1,18 @@
-"""Token endpoint (RFC 6749 section 3.2): every grant the development provider supports."""
+"""Token endpoint (RFC 6749 section 3.2): every grant the development provider supports.
+
+Which access token a user grant gets (authorization_code and refresh_token) is decided here, at
+the token endpoint, as node-oidc-provider decides it (feature ``resourceIndicators``):
+
+- ``resource`` (RFC 8707) or Auth0-style ``audience`` in the token request names the API; it must
+  be one of the APIs granted at the authorization endpoint, else ``invalid_target`` (RFC 8707
+  section 2). The access token is then that API's (an RFC 9068 JWT for a ``jwt`` API).
+- None named and ``openid`` granted: the access token is opaque and good only at userinfo, even
+  when an API was named at the authorization endpoint (RFC 8707 section 2.2 lets the client pick
+  per token request). Name the API again at the token endpoint, or on a refresh, to get its token.
+- None named, no ``openid`` and exactly one API granted: that API's token (plain OAuth 2.0).
+
+client_credentials, token exchange and on-behalf-of name their API in the token request itself.
+"""
 
 from __future__ import annotations
 
@@ -63,13 +77,19 @@ def _resources(params: Params) -> tuple[str, ...]:
     return tuple(dict.fromkeys(many(params, "resource") + many(params, "audience")))
 
 
-def _api_for_grant(op: DevProvider, granted: Sequence[str], asked: Sequence[str]) -> DevAPI | None:
-    """RFC 8707 section 2.2: the token request may name one of the resources granted."""
+def _api_for_grant(
+    op: DevProvider, granted: Sequence[str], scope: Sequence[str], asked: Sequence[str]
+) -> DevAPI | None:
+    """The API whose token a user grant gets; None for the opaque userinfo token.
+
+    RFC 8707 section 2 and 2.2: the token request names one of the resources granted. Like
+    node-oidc-provider, with none named an OpenID grant gets the userinfo token, not the API's.
+    """
     if asked:
-        if granted and any(r not in granted for r in asked):
+        if any(r not in granted for r in asked):
             raise OAuthFailure("invalid_target", "resource was not part of the grant")
         return op.resolve_api(asked)
-    if len(granted) == 1:
+    if "openid" not in scope and len(granted) == 1:
         return op.resolve_api(granted)
     return None
 
@@ -95,7 +115,7 @@ def authorization_code(op: DevProvider, client: DevClient, params: Params) -> di
             raise OAuthFailure("invalid_grant", "PKCE verification failed")
     elif verifier is not None:
         raise OAuthFailure("invalid_grant", "code_verifier without code_challenge")
-    api = _api_for_grant(op, grant.resources, _resources(params))
+    api = _api_for_grant(op, grant.resources, grant.scope, _resources(params))
     record.used = True
     return op.token_response(client, grant, scope=grant.scope, api=api, nonce=record.nonce)
 
@@ -120,7 +140,7 @@ def refresh_token(op: DevProvider, client: DevClient, params: Params) -> dict[st
         scope = tuple(asked_scope.split())
         if any(s not in grant.scope for s in scope):
             raise OAuthFailure("invalid_scope", "scope exceeds the original grant")
-    api = _api_for_grant(op, grant.resources, _resources(params))
+    api = _api_for_grant(op, grant.resources, scope, _resources(params))
     record.used = True
     return op.token_response(client, grant, scope=scope, api=api, refresh=True)
 
