@@ -1,4 +1,4 @@
-"""Small test doubles shared by top-level tests: a settable clock, a counting provider wrapper."""
+"""Small test doubles shared by the tests: settable clocks, a counting provider wrapper."""
 
 from __future__ import annotations
 
@@ -17,6 +17,19 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class StepClock:
+    """A settable clock: ``clock.advance(seconds)`` instead of sleeping."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.value = start
+
+    def __call__(self) -> float:
+        return self.value
+
+    def advance(self, seconds: float) -> None:
+        self.value += seconds
 
 
 class CountingApp:

@@ -8,22 +8,12 @@ from typing import Any
 
 import httpx
 
+from _doubles import StepClock
+
 API = "http://127.0.0.1:8001/api"
 OTHER_API = "http://127.0.0.1:8002/api"
 START = 1_800_000_000.0
-
-
-class Clock:
-    """A settable clock: ``clock.advance(seconds)`` instead of sleeping."""
-
-    def __init__(self, start: float = START) -> None:
-        self.value = start
-
-    def __call__(self) -> float:
-        return self.value
-
-    def advance(self, seconds: float) -> None:
-        self.value += seconds
+Clock = StepClock  # the settable clock these tests call ``Clock``
 
 
 class CountingTransport(httpx.AsyncBaseTransport):

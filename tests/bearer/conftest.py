@@ -14,11 +14,6 @@ from oidc_asgi.testing import DevProvider, DevProviderConfig, KeyRing
 from ._support import API, Clock, CountingTransport
 
 
-@pytest.fixture(scope="session")
-def shared_keys() -> KeyRing:
-    return KeyRing()
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()

@@ -27,11 +27,6 @@ from oidc_asgi.testing import DevProvider, KeyRing  # noqa: E402
 from ._support import API, Demo  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def shared_keys() -> KeyRing:
-    return KeyRing()
-
-
 @pytest.fixture
 def provider(shared_keys: KeyRing) -> DevProvider:
     return DevProvider(provider_config(), keys=shared_keys.copy())

@@ -16,8 +16,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from _doubles import StepClock
 from oidc_asgi.signin import OIDCAuth, SignInConfig, get_context, get_user, login_required
 from oidc_asgi.testing import DevClient, DevProvider, DevProviderConfig, sign_in
+
+Clock = StepClock  # the settable clock these tests call ``Clock``
 
 APP = "http://127.0.0.1:8000"
 HTTPS_APP = "https://app.example"
@@ -30,19 +33,6 @@ BROWSER_HEADERS = {
     "sec-fetch-mode": "navigate",
     "sec-fetch-dest": "document",
 }
-
-
-class Clock:
-    """A settable clock: ``clock.advance(seconds)`` instead of sleeping."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.value = start
-
-    def __call__(self) -> float:
-        return self.value
-
-    def advance(self, seconds: float) -> None:
-        self.value += seconds
 
 
 def _uris(path: str) -> tuple[str, ...]:

@@ -12,11 +12,6 @@ from oidc_asgi.testing import DevProvider, KeyRing
 from ._support import Clock, Harness, provider_config
 
 
-@pytest.fixture(scope="session")
-def shared_keys() -> KeyRing:
-    return KeyRing()
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()

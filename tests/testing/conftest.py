@@ -7,25 +7,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from _doubles import StepClock
 from oidc_asgi.testing import DevProvider, DevProviderConfig, KeyRing
 
-
-class Clock:
-    """A settable clock: ``clock.advance(seconds)`` instead of sleeping."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.value = start
-
-    def __call__(self) -> float:
-        return self.value
-
-    def advance(self, seconds: float) -> None:
-        self.value += seconds
-
-
-@pytest.fixture(scope="session")
-def shared_keys() -> KeyRing:
-    return KeyRing()
+Clock = StepClock  # the settable clock these tests call ``Clock``
 
 
 @pytest.fixture
