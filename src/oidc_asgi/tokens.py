@@ -495,6 +495,8 @@ def _check_typ(header: Mapping[str, Any], accepted: frozenset[str | None]) -> No
 
 
 def _check_present(claims: Mapping[str, Any], required: Collection[str]) -> None:
+    if type(claims) is dict and type(required) is frozenset and claims.keys() >= required:
+        return  # all present, decided at C speed; otherwise find the first missing one
     for name in required:
         if name not in claims:
             raise TokenError("required claim is missing", code="missing_claim", claim=name)

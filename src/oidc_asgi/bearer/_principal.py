@@ -48,7 +48,8 @@ def claim_values(value: Any) -> frozenset[str]:
         assert claim_values("read write") == {"read", "write"}
     """
     if isinstance(value, str):
-        return frozenset(value.split(" ")) - _EMPTY  # "a  b" holds an empty item: not a value
+        values = frozenset(value.split(" "))
+        return values - _EMPTY if "" in values else values  # "a  b": the empty item is no value
     if value is None:
         return frozenset()
     if isinstance(value, list):
@@ -57,8 +58,9 @@ def claim_values(value: Any) -> frozenset[str]:
 
 
 def _values(view: Mapping[str, Any], paths: Sequence[ClaimPath]) -> frozenset[str]:
-    if len(paths) == 1:
-        return claim_values(claim_at(view, paths[0]))
+    if len(paths) == 1:  # the usual configuration: one claim name
+        path = paths[0]
+        return claim_values(view.get(path) if type(path) is str else claim_at(view, path))
     values: frozenset[str] = frozenset()
     for path in paths:
         values |= claim_values(claim_at(view, path))
@@ -158,7 +160,7 @@ class Principal:
         # Every field is set here, so the frozen dataclass's __init__ (one object.__setattr__
         # per field) is skipped: this runs once per distinct token.
         principal = object.__new__(Principal)
-        principal.__dict__.update(fields)
+        object.__setattr__(principal, "__dict__", fields)
         return principal
 
     @property

@@ -817,6 +817,12 @@ class BearerValidator:
             cached = self._authenticate_cached(scope, rules)
             if cached is not None:
                 return cached
+        return await self._authenticate(scope, form_tokens, rules)
+
+    async def _authenticate(
+        self, scope: Mapping[str, Any], form_tokens: Sequence[str] | None, rules: Sequence[Rule]
+    ) -> Principal:
+        # authenticate() after _authenticate_cached() answered None (or was not applicable).
         found = self._find(scope, form_tokens)
         if found is None:
             raise TokenError("the request carries no access token", code="missing_token")
@@ -918,7 +924,9 @@ class BearerValidator:
                 key = None
         else:
             # A JWS that verified is base64url segments and dots: always a b64token.
-            claims = await self._verify(token)
+            validator = self._single or self._route(token)
+            claims = await validator.access_token(token, self._expect)
+            self._extra_checks(claims)
             principal = self._principal(claims)
             valid_until = self._valid_until(claims)
         if key is not None:
@@ -998,23 +1006,20 @@ class BearerValidator:
             until = min(until, float(iat) + max_age + leeway)
         return until
 
-    async def _verify(self, token: str) -> Claims:
-        validator = self._single
+    def _route(self, token: str) -> TokenValidator:
+        # Several issuers: the unverified iss picks the validator (checked again after).
+        iss = _unverified_issuer(token)
+        validator = self._validators.get(iss) if iss is not None else None
         if validator is None:
-            iss = _unverified_issuer(token)
-            validator = self._validators.get(iss) if iss is not None else None
-            if validator is None:
-                # Attack catalogue row 20: the allow-list is consulted before any network I/O.
-                raise TokenError(
-                    "issuer is not on the allow-list",
-                    code="invalid_issuer",
-                    claim="iss",
-                    expected=sorted(self._validators),
-                    actual=iss,
-                )
-        claims = await validator.access_token(token, self._expect)
-        self._extra_checks(claims)
-        return claims
+            # Attack catalogue row 20: the allow-list is consulted before any network I/O.
+            raise TokenError(
+                "issuer is not on the allow-list",
+                code="invalid_issuer",
+                claim="iss",
+                expected=sorted(self._validators),
+                actual=iss,
+            )
+        return validator
 
     def _extra_checks(self, claims: Mapping[str, Any]) -> None:
         for name, value in self.config.required_values.items():

@@ -189,15 +189,14 @@ class BearerAuth(SecurityScheme):
             if rules is None:
                 rules = self._route_rules(scopes)
             validator = self.validator
-            if self._forms:
-                form_tokens = await self._form_tokens(conn)
-            else:
-                # A token verified before is answered without awaiting anything.
+            form_tokens = await self._form_tokens(conn) if self._forms else None
+            if not form_tokens:
+                # validator.authenticate() inlined: a token verified before is answered
+                # without awaiting anything.
                 principal = validator._authenticate_cached(conn.scope, rules)
                 if principal is not None:
                     return principal
-                form_tokens = None
-            return await validator.authenticate(conn.scope, form_tokens=form_tokens, rules=rules)
+            return await validator._authenticate(conn.scope, form_tokens, rules)
         except (TokenError, ProviderUnavailable, ConfigurationError) as exc:
             raise self._exception(exc, conn) from None
 
