@@ -311,6 +311,32 @@ async def test_userinfo_then_the_api_token_by_refresh_rfc8707_2_2(
         assert len(faults.grants("refresh_token")) == 1  # the sign-in's token, no new request
 
 
+async def test_one_api_userinfo_and_offline_access_sign_in_rfc8707_2_2(
+    h: Harness, faults: ProviderFaults
+) -> None:
+    """One API: the provider answers a code redeemed without ``resource`` with a userinfo
+    token, not the JWT of the one API granted (as node-oidc-provider does)."""
+    app = h.wrap(
+        _app(),
+        session_store=MemoryStore(now=h.clock),
+        scope=API_SCOPE,
+        audience=API1,
+        fetch_userinfo=True,
+    )
+    async with h.client(app) as client:
+        await h.sign_in(client)
+        [redeemed] = faults.grants("authorization_code")
+        assert "resource" not in redeemed
+        assert faults.userinfo_calls == 1
+        [refresh] = faults.grants("refresh_token")
+        assert refresh["resource"] == [API1]
+        me = (await client.get("/me")).json()
+        assert me == {"sub": "alice", "email": "alice@example.com", "name": "Alice Liddell"}
+        claims = await _token_for(client, h.provider)
+        assert (claims["aud"], claims["scope"]) == (API1, "read:messages")
+        assert len(faults.grants("refresh_token")) == 1
+
+
 async def test_userinfo_then_api_token_needs_a_refresh_token(
     h: Harness, faults: ProviderFaults
 ) -> None:
