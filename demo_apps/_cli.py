@@ -95,6 +95,7 @@ async def stored_token(
         storage=storage or FileTokenStorage.for_app(APP),
         login=login,
         profile=settings.api_audience,  # one entry per API
+        resource=settings.api_audience,  # refreshes keep asking for this API (RFC 8707)
     )
     return await session.access_token()
 
