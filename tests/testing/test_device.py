@@ -24,8 +24,12 @@ async def start(http: httpx.AsyncClient, **extra: str) -> dict[str, Any]:
     return body
 
 
-async def poll(http: httpx.AsyncClient, device_code: str) -> httpx.Response:
+async def poll(
+    http: httpx.AsyncClient, device_code: str, resource: str | None = None
+) -> httpx.Response:
     form = {"grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": "cli"}
+    if resource is not None:
+        form["resource"] = resource
     return await http.post("/token", data=form)
 
 
@@ -61,7 +65,7 @@ async def test_pending_slow_down_then_tokens_once(http: httpx.AsyncClient, clock
     approved = await approve(http, body["user_code"].lower().replace("-", " "))
     assert approved.status_code == 200
     clock.advance(16)
-    tokens = await poll(http, body["device_code"])
+    tokens = await poll(http, body["device_code"], resource=API1)
     assert tokens.status_code == 200, tokens.text
     payload = tokens.json()
     jwks = (await http.get("/jwks")).json()
@@ -70,6 +74,27 @@ async def test_pending_slow_down_then_tokens_once(http: httpx.AsyncClient, clock
     assert "refresh_token" in payload
     clock.advance(11)
     assert_error(await poll(http, body["device_code"]), 400, "invalid_grant")
+
+
+async def test_api_is_chosen_at_the_token_endpoint_rfc8707_2_2(http: httpx.AsyncClient) -> None:
+    """Like the code grant: naming no API when polling gets the opaque userinfo token."""
+    body = await start(http, resource=API1)
+    assert (await approve(http, body["user_code"])).status_code == 200
+    tokens = await poll(http, body["device_code"])
+    assert tokens.status_code == 200, tokens.text
+    assert tokens.json()["access_token"].count(".") != 2  # opaque, good only at userinfo
+    userinfo = await http.get(
+        "/userinfo", headers={"Authorization": f"Bearer {tokens.json()['access_token']}"}
+    )
+    assert userinfo.status_code == 200
+
+
+async def test_device_poll_for_an_api_not_granted_is_invalid_target(
+    http: httpx.AsyncClient,
+) -> None:
+    body = await start(http)
+    assert (await approve(http, body["user_code"])).status_code == 200
+    assert_error(await poll(http, body["device_code"], resource=API1), 400, "invalid_target")
 
 
 async def test_access_denied(http: httpx.AsyncClient) -> None:

@@ -182,5 +182,8 @@ def poll(op: DevProvider, client: DevClient, params: Params) -> dict[str, Any]:
         acr=op.config.acr_values[0],
     )
     grant.sid = record.sid
-    api = op.resolve_api(record.resources[:1]) if len(record.resources) == 1 else None
+    # The API is chosen at the token endpoint, as for the code grant (RFC 8707 section 2.2).
+    from oidc_asgi.testing._token import api_for_grant, requested_resources
+
+    api = api_for_grant(op, grant.resources, grant.scope, requested_resources(params))
     return op.token_response(client, grant, scope=grant.scope, api=api)

@@ -73,11 +73,11 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def _resources(params: Params) -> tuple[str, ...]:
+def requested_resources(params: Params) -> tuple[str, ...]:
     return tuple(dict.fromkeys(many(params, "resource") + many(params, "audience")))
 
 
-def _api_for_grant(
+def api_for_grant(
     op: DevProvider, granted: Sequence[str], scope: Sequence[str], asked: Sequence[str]
 ) -> DevAPI | None:
     """The API whose token a user grant gets; None for the opaque userinfo token.
@@ -115,7 +115,7 @@ def authorization_code(op: DevProvider, client: DevClient, params: Params) -> di
             raise OAuthFailure("invalid_grant", "PKCE verification failed")
     elif verifier is not None:
         raise OAuthFailure("invalid_grant", "code_verifier without code_challenge")
-    api = _api_for_grant(op, grant.resources, grant.scope, _resources(params))
+    api = api_for_grant(op, grant.resources, grant.scope, requested_resources(params))
     record.used = True
     return op.token_response(client, grant, scope=grant.scope, api=api, nonce=record.nonce)
 
@@ -140,7 +140,7 @@ def refresh_token(op: DevProvider, client: DevClient, params: Params) -> dict[st
         scope = tuple(asked_scope.split())
         if any(s not in grant.scope for s in scope):
             raise OAuthFailure("invalid_scope", "scope exceeds the original grant")
-    api = _api_for_grant(op, grant.resources, scope, _resources(params))
+    api = api_for_grant(op, grant.resources, scope, requested_resources(params))
     record.used = True
     return op.token_response(client, grant, scope=scope, api=api, refresh=True)
 
@@ -163,7 +163,7 @@ def _api_for_scopes(
 def client_credentials(op: DevProvider, client: DevClient, params: Params) -> dict[str, Any]:
     """RFC 6749 section 4.4: the client acts on its own behalf (``sub`` = ``client_id``)."""
     scope = tuple((one(params, "scope") or "").split())
-    api, granted = _api_for_scopes(op, _resources(params), scope)
+    api, granted = _api_for_scopes(op, requested_resources(params), scope)
     access_token, lifetime, granted = op.issue_access_token(
         client_id=client.client_id, sub=client.client_id, scope=granted, api=api
     )
@@ -228,7 +228,7 @@ def token_exchange(op: DevProvider, client: DevClient, params: Params) -> dict[s
             raise OAuthFailure("invalid_request", "actor_token is not valid")
         actor_sub = actor.sub
     scope = tuple((one(params, "scope") or "").split())
-    api, granted = _api_for_scopes(op, _resources(params), scope)
+    api, granted = _api_for_scopes(op, requested_resources(params), scope)
     if requested_type == JWT_TOKEN_TYPE and api.token_format != "jwt":
         raise OAuthFailure("invalid_target", "that API uses opaque tokens")
     act: dict[str, Any] = {"sub": actor_sub}
@@ -269,7 +269,7 @@ def on_behalf_of(op: DevProvider, client: DevClient, params: Params) -> dict[str
         raise OAuthFailure(
             "invalid_grant", "AADSTS500131: assertion audience does not match the calling client"
         )
-    resources = list(_resources(params))
+    resources = list(requested_resources(params))
     short: list[str] = []
     for value in need(params, "scope").split():
         if value in ("openid", "profile", "email", "offline_access"):
