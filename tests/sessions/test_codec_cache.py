@@ -61,8 +61,8 @@ def test_expiry_is_checked_on_every_hit() -> None:
     ("change", "code"),
     [
         pytest.param(lambda v: v[:-4] + ("AAAA" if v[-4:] != "AAAA" else "BBBB"),
-                     "session_invalid", id="tampered"),
-        pytest.param(lambda v: v[:-10], "session_invalid", id="truncated"),
+                     "session_invalid", id="tampered-same-cache-prefix"),
+        pytest.param(lambda v: v[:-8], "session_invalid", id="truncated"),
     ],
 )  # fmt: skip
 def test_a_cached_value_does_not_open_other_values(change: Any, code: str) -> None:

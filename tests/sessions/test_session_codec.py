@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -68,19 +69,52 @@ def test_unicode_data_round_trips(clock: Clock) -> None:
     assert session.data == data
 
 
-def test_envelope_is_versioned_cookie_safe_and_randomised(clock: Clock) -> None:
+def test_envelope_is_v2_cookie_safe_and_randomised(clock: Clock) -> None:
+    """Version 2: standard padded base64, all cookie-octets (RFC 6265 section 4.1.1)."""
     codec = make(clock)
     first = codec.encode({"a": 1}, cookie_name=NAME)
     second = codec.encode({"a": 1}, cookie_name=NAME)
-    assert re.fullmatch(r"v1\.[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]+", first)
-    assert first != second  # a fresh seed each time
+    assert re.fullmatch(
+        r"v2\.[A-Za-z0-9_-]{8}\.(?:[A-Za-z0-9+/]{4})*[A-Za-z0-9+/]{2,4}={0,2}", first
+    )
+    assert len(first.split(".")[2]) % 4 == 0  # padded
+    assert first != second  # a fresh nonce each time
     assert first.split(".")[1] == second.split(".")[1]  # same key id
+    first_seed = base64.b64decode(first.split(".")[2])[:24]
+    second_seed = base64.b64decode(second.split(".")[2])[:24]
+    assert first_seed[:12] == second_seed[:12]  # the subkey is kept for a bounded count
+    assert first_seed[12:] != second_seed[12:]  # never the nonce
+
+
+def test_subkey_is_renewed_after_its_use_bound(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_codec, "_SUBKEY_USES", 3)
+    codec = make(clock)
+    values = [codec.encode({"n": i}, cookie_name=NAME) for i in range(7)]
+    subkeys = [base64.b64decode(v.split(".")[2])[:12] for v in values]
+    assert subkeys[0] == subkeys[1] == subkeys[2]
+    assert subkeys[3] == subkeys[4] == subkeys[5] != subkeys[0]
+    assert subkeys[6] not in (subkeys[0], subkeys[3])
+    nonces = {base64.b64decode(v.split(".")[2])[12:24] for v in values}
+    assert len(nonces) == 7
+    fresh = make(clock)  # no cache: every value opens by decryption under its own subkey
+    assert [fresh.load(v, cookie_name=NAME).data for v in values] == [{"n": i} for i in range(7)]
+
+
+def test_a_forked_worker_gets_its_own_subkey(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    codec = make(clock)
+    parent = base64.b64decode(codec.encode({}, cookie_name=NAME).split(".")[2])[:12]
+    real_pid = os.getpid()
+    monkeypatch.setattr(os, "getpid", lambda: real_pid + 1)
+    child = base64.b64decode(codec.encode({}, cookie_name=NAME).split(".")[2])[:12]
+    assert child != parent
 
 
 def test_plaintext_is_not_visible_in_the_cookie(clock: Clock) -> None:
     codec = make(clock)
     value = codec.encode({"refresh_token": "very-secret-refresh-token"}, cookie_name=NAME)
-    raw = base64.urlsafe_b64decode(value.split(".")[2] + "==")
+    raw = base64.b64decode(value.split(".")[2])
     assert b"very-secret" not in raw
     assert b"refresh_token" not in raw
 
@@ -152,6 +186,88 @@ def test_value_moved_to_another_cookie_name_is_rejected(clock: Clock) -> None:
     cookie = codec.encode({"sub": "x"}, cookie_name="oidc_session")
     assert code_of(codec, cookie, name="oidc_tx.abc") == "session_invalid"
     assert codec.decode(cookie, cookie_name="oidc_session.1") is None
+
+
+# --- version 1 envelopes (written before the upgrade) ----------------------------------
+
+
+def test_version_1_cookie_still_opens_and_is_reissued_as_version_2(clock: Clock) -> None:
+    codec = make(clock)
+    legacy = _v1_cookie(clock, {"sub": "x", "n": [1, 2]})
+    assert re.fullmatch(r"v1\.[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]+", legacy)
+    session = codec.load(legacy, cookie_name=NAME)
+    assert session.data == {"sub": "x", "n": [1, 2]}
+    assert session.created_at == T0
+    renewed = codec.encode(session.data, cookie_name=NAME, created_at=session.created_at)
+    assert renewed.startswith("v2.")
+    assert codec.load(renewed, cookie_name=NAME).data == session.data
+
+
+def test_version_1_cookie_of_an_older_secret_opens_during_rotation(clock: Clock) -> None:
+    legacy = _v1_cookie(clock, {"sub": "x"}, secret=SECRET_A)
+    session = make(clock, [SECRET_B, SECRET_A]).load(legacy, cookie_name=NAME)
+    assert session.key_index == 1
+    assert code_of(make(clock, [SECRET_B]), legacy) == "session_unknown_key"
+
+
+def test_version_1_cookie_is_still_bound_to_its_cookie_name(clock: Clock) -> None:
+    legacy = _v1_cookie(clock, {"sub": "x"}, name="oidc_session")
+    assert code_of(make(clock), legacy, name="oidc_tx.abc") == "session_invalid"
+
+
+@pytest.mark.parametrize(
+    ("relabel", "code"),
+    [
+        # The version is in the associated data: a body cannot be moved to another version,
+        # even re-encoded in that version's alphabet.
+        pytest.param(
+            lambda v: "v2" + v[2:].rpartition(".")[0] + "."
+            + _body("v2", _unbody("v1", v.rpartition(".")[2])),
+            "session_invalid",
+            id="v1-body-relabelled-v2",
+        ),
+        pytest.param(lambda v: "v2" + v[2:], "session_malformed", id="v1-text-under-v2"),
+    ],
+)  # fmt: skip
+def test_version_1_body_does_not_open_as_version_2(
+    clock: Clock, relabel: Callable[[str], str], code: str
+) -> None:
+    legacy = _v1_cookie(clock, {"sub": "x"})
+    assert code_of(make(clock), relabel(legacy)) == code
+
+
+def test_version_2_body_does_not_open_as_version_1(clock: Clock) -> None:
+    codec = make(clock)
+    cookie = codec.encode({"sub": "x"}, cookie_name=NAME)
+    header, _, body = cookie.rpartition(".")
+    moved = f"v1{header[2:]}.{_body('v1', _unbody('v2', body))}"
+    assert code_of(codec, moved) == "session_invalid"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("QQ==", b"A", id="canonical-padded"),
+        pytest.param("QUJD", b"ABC", id="canonical-full"),
+        pytest.param("", b"", id="empty"),
+        pytest.param("QR==", None, id="spare-bits-set"),
+        pytest.param("QQ", None, id="padding-missing"),
+        pytest.param("QQ=", None, id="padding-short"),
+        pytest.param("Q===", None, id="padding-too-long"),
+        pytest.param("QQ==QQ==", None, id="padding-in-the-middle"),
+        pytest.param("QU-D", None, id="base64url-minus"),
+        pytest.param("QU_D", None, id="base64url-underscore"),
+        pytest.param("QU D", None, id="space"),
+        pytest.param("QUJ\u00e9", None, id="non-ascii"),
+    ],
+)
+def test_version_2_body_decoding_is_strict_and_canonical(text: str, expected: bytes | None) -> None:
+    """RFC 4648 section 3.5: one text per byte string (padding and spare bits checked)."""
+    if expected is None:
+        with pytest.raises(ValueError, match="base64"):
+            _codec._b64d_std(text)
+    else:
+        assert _codec._b64d_std(text) == expected
 
 
 # --- lifetimes --------------------------------------------------------------------------
@@ -256,30 +372,69 @@ def test_non_json_data_is_a_coded_error(clock: Clock, data: dict[str, Any]) -> N
     assert info.value.code == "session_not_serializable"
 
 
+def _body(version: str, blob: bytes) -> str:
+    if version == "v1":
+        return _codec._b64e(blob)  # base64url, no padding
+    return base64.b64encode(blob).decode("ascii")
+
+
+def _unbody(version: str, body: str) -> bytes:
+    return _codec._b64d(body) if version == "v1" else _codec._b64d_std(body)
+
+
 def _rebody(value: str, change: Callable[[bytes], bytes]) -> str:
     header, _, body = value.rpartition(".")
-    return f"{header}.{_codec._b64e(change(_codec._b64d(body)))}"
+    version = header[:2]
+    return f"{header}.{_body(version, change(_unbody(version, body)))}"
 
 
-def _sealed(clock: Clock, payload: bytes, name: str = NAME) -> str:
-    """An envelope our key really sealed, around a payload the encoder would never write."""
-    key = _codec.derive_keys([SECRET_A], purpose="session")[0]
-    header = f"v1.{_codec._kid(key)}"
-    seed = bytes(24)
+def _sealed(
+    clock: Clock,
+    payload: bytes,
+    name: str = NAME,
+    *,
+    version: str = "v2",
+    secret: str = SECRET_A,
+) -> str:
+    """An envelope our key really sealed (either version), around any payload."""
+    key = _codec.derive_keys([secret], purpose="session")[0]
+    header = f"{version}.{_codec._kid(key)}"
+    seed = bytes(range(24))
     sealed = _codec._aead(key, seed).encrypt(seed[12:], payload, _codec._aad(header, name))
-    return f"{header}.{_codec._b64e(seed + sealed)}"
+    return f"{header}.{_body(version, seed + sealed)}"
+
+
+def _v1_cookie(clock: Clock, data: dict[str, Any], name: str = NAME, secret: str = SECRET_A) -> str:
+    """A cookie as the version 1 encoder wrote it (base64url body, no padding)."""
+    payload = json.dumps({"iat": clock.t, "uat": clock.t, "d": data}, separators=(",", ":"))
+    return _sealed(clock, payload.encode(), name, version="v1", secret=secret)
+
+
+def _original(clock: Clock, codec: SessionCodec, version: str) -> str:
+    if version == "v1":
+        return _v1_cookie(clock, {"sub": "x"})
+    return codec.encode({"sub": "x"}, cookie_name=NAME)
+
+
+def _foreign_characters(value: str) -> str:
+    # Characters of the other base64 alphabet than the value's version uses.
+    return value[:-4] + ("+/AA" if value.startswith("v1.") else "-_AA")
 
 
 MALFORMED: list[tuple[str, Callable[[str, Clock], str], str]] = [
     ("empty", lambda v, c: "", "session_malformed"),
     ("no-separators", lambda v, c: v.replace(".", ""), "session_malformed"),
     ("header-only", lambda v, c: v.rsplit(".", 1)[0], "session_malformed"),
-    ("wrong-version", lambda v, c: "v2" + v[2:], "session_unsupported_version"),
+    ("wrong-version", lambda v, c: "v3" + v[2:], "session_unsupported_version"),
     ("future-version-v10", lambda v, c: "v10" + v[2:], "session_unsupported_version"),
-    ("unknown-kid", lambda v, c: "v1.AAAAAAAA." + v.split(".")[2], "session_unknown_key"),
+    (
+        "unknown-kid",
+        lambda v, c: f"{v[:2]}.AAAAAAAA.{v.split('.')[2]}",
+        "session_unknown_key",
+    ),
     ("empty-body", lambda v, c: v.rsplit(".", 1)[0] + ".", "session_invalid"),
-    ("body-not-base64url", lambda v, c: v[:-4] + "+/==", "session_malformed"),
-    ("body-padded", lambda v, c: v + "=", "session_malformed"),
+    ("body-other-alphabet", lambda v, c: _foreign_characters(v), "session_malformed"),
+    ("body-extra-padding", lambda v, c: v + "=", "session_malformed"),
     (
         "body-impossible-length",
         lambda v, c: v.rsplit(".", 1)[0] + "." + "A" * 61,
@@ -301,42 +456,52 @@ MALFORMED: list[tuple[str, Callable[[str, Clock], str], str]] = [
     ),
     ("extra-segment", lambda v, c: v + ".AAAA", "session_malformed"),
     ("whitespace-appended", lambda v, c: v + " ", "session_malformed"),
-    ("sealed-non-json", lambda v, c: _sealed(c, b"\xff\xfe"), "session_malformed"),
-    ("sealed-json-array", lambda v, c: _sealed(c, b"[]"), "session_malformed"),
-    ("sealed-missing-iat", lambda v, c: _sealed(c, b'{"uat":1,"d":{}}'), "session_malformed"),
+    ("sealed-non-json", lambda v, c: _sealed(c, b"\xff\xfe", version=v[:2]), "session_malformed"),
+    ("sealed-json-array", lambda v, c: _sealed(c, b"[]", version=v[:2]), "session_malformed"),
+    (
+        "sealed-missing-iat",
+        lambda v, c: _sealed(c, b'{"uat":1,"d":{}}', version=v[:2]),
+        "session_malformed",
+    ),
     (
         "sealed-data-not-object",
-        lambda v, c: _sealed(c, b'{"iat":1,"uat":1,"d":[]}'),
+        lambda v, c: _sealed(c, b'{"iat":1,"uat":1,"d":[]}', version=v[:2]),
         "session_malformed",
     ),
     (
         "sealed-iat-bool",
-        lambda v, c: _sealed(c, b'{"iat":true,"uat":1,"d":{}}'),
+        lambda v, c: _sealed(c, b'{"iat":true,"uat":1,"d":{}}', version=v[:2]),
         "session_malformed",
     ),
-    ("sealed-iat-nan", lambda v, c: _sealed(c, b'{"iat":NaN,"uat":1,"d":{}}'), "session_malformed"),
+    (
+        "sealed-iat-nan",
+        lambda v, c: _sealed(c, b'{"iat":NaN,"uat":1,"d":{}}', version=v[:2]),
+        "session_malformed",
+    ),
     (
         "sealed-bad-ceiling",
-        lambda v, c: _sealed(c, b'{"iat":1,"uat":1,"cap":"x","d":{}}'),
+        lambda v, c: _sealed(c, b'{"iat":1,"uat":1,"cap":"x","d":{}}', version=v[:2]),
         "session_malformed",
     ),
     (
         "sealed-deep-nesting",
-        lambda v, c: _sealed(c, b"[" * 5000 + b"]" * 5000),
+        lambda v, c: _sealed(c, b"[" * 5000 + b"]" * 5000, version=v[:2]),
         "session_malformed",
     ),
 ]
 
 
+@pytest.mark.parametrize("version", ["v2", "v1"])
 @pytest.mark.parametrize(
     ("mutate", "code"),
     [pytest.param(m, code, id=case) for case, m, code in MALFORMED],
 )
 def test_bad_cookie_is_a_coded_refusal(
-    clock: Clock, mutate: Callable[[str, Clock], str], code: str
+    clock: Clock, mutate: Callable[[str, Clock], str], code: str, version: str
 ) -> None:
     codec = make(clock)
-    original = codec.encode({"sub": "x"}, cookie_name=NAME)
+    original = _original(clock, codec, version)
+    assert codec.decode(original, cookie_name=NAME) is not None
     bad = mutate(original, clock)
     assert code_of(codec, bad) == code
     assert codec.decode(bad, cookie_name=NAME) is None
@@ -356,20 +521,23 @@ def test_error_messages_never_contain_the_cookie(clock: Clock) -> None:
         assert cookie.split(".")[2][:20] not in repr(info.value)
 
 
-def test_every_single_character_change_is_no_session(clock: Clock) -> None:
+@pytest.mark.parametrize("version", ["v2", "v1"])
+def test_every_single_character_change_is_no_session(clock: Clock, version: str) -> None:
     codec = make(clock)
-    cookie = codec.encode({"sub": "x"}, cookie_name=NAME)
+    cookie = _original(clock, codec, version)
+    assert codec.decode(cookie, cookie_name=NAME) is not None
     for position in range(len(cookie)):
-        for replacement in ("A", "_", "."):
+        for replacement in ("A", "_", ".", "+", "/", "="):
             if cookie[position] == replacement:
                 continue
             bad = cookie[:position] + replacement + cookie[position + 1 :]
             assert codec.decode(bad, cookie_name=NAME) is None, position
 
 
-def test_every_truncation_is_no_session(clock: Clock) -> None:
+@pytest.mark.parametrize("version", ["v2", "v1"])
+def test_every_truncation_is_no_session(clock: Clock, version: str) -> None:
     codec = make(clock)
-    cookie = codec.encode({"sub": "x"}, cookie_name=NAME)
+    cookie = _original(clock, codec, version)
     for end in range(len(cookie)):
         assert codec.decode(cookie[:end], cookie_name=NAME) is None
 
@@ -395,7 +563,9 @@ def test_property_any_mutation_is_no_session_never_an_exception(
 
 @settings(max_examples=300, deadline=None)
 @given(
-    value=st.text(max_size=300) | st.from_regex(r"v1\.[A-Za-z0-9_-]{0,10}\.[A-Za-z0-9_-]{0,200}")
+    value=st.text(max_size=300)
+    | st.from_regex(r"v1\.[A-Za-z0-9_-]{0,10}\.[A-Za-z0-9_-]{0,200}")
+    | st.from_regex(r"v2\.[A-Za-z0-9_-]{0,10}\.[A-Za-z0-9+/]{0,200}={0,2}")
 )
 def test_property_arbitrary_text_is_no_session(value: str) -> None:
     assert _PROPERTY_CODEC.decode(value, cookie_name=NAME) is None

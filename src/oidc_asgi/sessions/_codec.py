@@ -1,17 +1,26 @@
 """Session codec: authenticated encryption of a JSON payload into a cookie-safe string.
 
-Envelope (version 1), all base64url without padding::
+Envelope (version 2, written)::
 
-    v1.<kid>.<seed || ciphertext || tag>
+    v2.<kid>.<seed || ciphertext || tag>
 
-* ``kid``: 8 characters naming the key (a hash of the *derived* key, never of the secret), so
-  decryption opens the one matching key instead of trying every secret in the list.
-* ``seed``: 24 random bytes. The first 12 derive a one-message subkey from the purpose key, the
-  last 12 are the AES-256-GCM nonce (the XAES-256-GCM idea, with HMAC-SHA256 as the derivation):
+* ``kid``: 8 base64url characters naming the key (a hash of the *derived* key, never of the
+  secret), so decryption opens the one matching key instead of trying every secret in the list.
+* the body in standard, padded base64 (RFC 4648 section 4): ``+``, ``/`` and ``=`` are
+  cookie-octets (RFC 6265 section 4.1.1), and skipping the base64url translation of ~4 KB is
+  most of the encoding cost. Decoding is strict: the text must be the canonical encoding of
+  the bytes it decodes to.
+* ``seed``: 24 bytes. The first 12 (random) derive a subkey from the purpose key, the last 12
+  are a random AES-256-GCM nonce (the XAES-256-GCM idea, with HMAC-SHA256 as the derivation):
   a plain random 96-bit nonce under one key would be safe only for about 2**32 messages, and an
-  attacker can make a server mint cookies as fast as it answers requests.
-* associated data: the envelope header (``v1.<kid>``) and the cookie name, so a value cannot be
-  replayed under another cookie name or with a swapped key id.
+  attacker can make a server mint cookies as fast as it answers requests. The encoder keeps a
+  subkey for a bounded number of messages (see ``_SUBKEY_USES``); the decoder derives it from
+  the seed of each value.
+* associated data: the envelope header (``v2.<kid>``) and the cookie name, so a value cannot be
+  replayed under another cookie name, with a swapped key id or under another version.
+
+Version 1 (``v1.<kid>.<body>``, the body base64url without padding, otherwise the same) is
+still decoded, so cookies issued before the upgrade stay valid until they are re-issued.
 
 Keys come from a list of secrets by HKDF-SHA256 (RFC 5869) with the purpose in ``info``; the
 first secret encrypts, every secret decrypts (pallets/itsdangerous style rotation).
@@ -42,7 +51,8 @@ from oidc_asgi.errors import ConfigurationError, OIDCError
 __all__ = ["DecodedSession", "SessionCodec", "ValueSigner", "derive_keys"]
 
 MIN_SECRET_BYTES = 32
-_VERSION = "v1"
+_VERSION = "v2"
+_V1 = "v1"
 _SEED_BYTES = 24
 _TAG_BYTES = 16
 _KID_CHARS = 8
@@ -50,14 +60,43 @@ _HKDF_SALT = b"oidc-asgi"
 _SUBKEY_LABEL = b"oidc-asgi/subkey\x00"
 _KID_LABEL = b"oidc-asgi/kid\x00"
 _DEFAULT_MAX_BYTES = 16 * 1024
+# Cache key length: "vN.<kid>." (12) and 48 body characters (36 bytes: the subkey seed, the
+# random nonce and the start of the ciphertext), so two sealed values never share one.
+_CACHE_KEY_CHARS = 60
 _B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+# Subkey reuse bound for encryption. Each message under a subkey gets a fresh random 96-bit
+# nonce, so the only way to repeat a nonce under one key is a random collision: at most
+# q**2 / 2**97 for q messages, 2**-65 for q = 2**16 (NIST SP 800-38D section 8.3 allows 2**32
+# random nonces per key). Subkeys come from fresh random 96-bit seeds through HMAC, so they are
+# independent keys; even 2**32 of them (2**48 cookies) keep the total under 2**-33. Nonces are
+# never counted or derived from state, so a race between threads or a forked worker that
+# inherits the subkey can only spend a few more random nonces under it, never repeat one
+# (a new process still re-keys on its first encode, see ``_Sealer``).
+_SUBKEY_USES = 1 << 16
 
 
 def _b64e(data: bytes) -> str:
+    # base64url without padding: key ids and version 1 bodies.
     return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode()
+
+
+def _b64d_std(text: str) -> bytes:
+    # Strict and canonical standard base64 (version 2 bodies): padded, and re-encoding the
+    # bytes must give the text back, so one byte string has exactly one text form (a2b_base64
+    # alone would skip foreign characters and accept non-zero spare bits).
+    if not text.isascii() or len(text) % 4:
+        raise ValueError("not base64")
+    raw = text.encode("ascii")
+    try:
+        blob = binascii.a2b_base64(raw)
+    except binascii.Error:
+        raise ValueError("not base64") from None
+    if binascii.b2a_base64(blob, newline=False) != raw:
+        raise ValueError("not canonical base64")
+    return blob
 
 
 def _b64d(text: str) -> bytes:
@@ -188,6 +227,27 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 _encode_key = json.encoder.encode_basestring  # what the encoder above does to a str key
 
 
+def _make_dumps() -> Callable[[Any], str]:
+    # The C encoder that JSONEncoder.encode builds on every call, built once. Without a
+    # circular-reference table (it must be fresh per call): a cycle ends in RecursionError,
+    # which callers treat like any other unserialisable value.
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has the C accelerator
+        return _ENCODER.encode
+    try:
+        encoder = make(None, _ENCODER.default, _encode_key, None, ":", ",", False, False, False)
+    except TypeError:  # pragma: no cover - a future signature: fall back
+        return _ENCODER.encode
+
+    def dumps(value: Any) -> str:
+        return "".join(encoder(value, 0))
+
+    return dumps
+
+
+_dumps = _make_dumps()
+
+
 def _float_json(value: float) -> str:
     if not math.isfinite(value):
         raise ValueError("non-finite number")
@@ -218,15 +278,15 @@ class _FrozenDict(dict[str, Any]):
     # A dict the codec hands out shared across requests (see ``frozen_keys``): still a dict
     # for isinstance checks, JSON encoding and ``{**d}``/``dict(d)`` copies, but every
     # mutator raises, so no request can change what the next request with the same cookie
-    # sees. ``_json`` keeps its JSON text once encoded, so a re-issue splices it instead of
-    # encoding it again.
+    # sees. ``_json`` keeps its JSON text (UTF-8) once encoded, so a re-issue splices it
+    # instead of encoding it again.
     __slots__ = ("_json",)
 
-    def _text(self) -> str:
+    def _utf8(self) -> bytes:
         try:
             return self._json
         except AttributeError:
-            self._json: str = _ENCODER.encode(self)
+            self._json: bytes = _dumps(self).encode("utf-8")
             return self._json
 
     def _refuse(self, *args: object, **kwargs: object) -> Any:
@@ -282,6 +342,19 @@ def _thaw(value: Any) -> Any:
     if isinstance(value, list):
         return [_thaw(v) for v in value]
     return value
+
+
+class _Sealer:
+    """The encrypting side's current subkey: its seed, its AEAD, how many uses are left."""
+
+    __slots__ = ("aead", "left", "pid", "seed")
+
+    def __init__(self, key: bytes) -> None:
+        self.seed = os.urandom(12)
+        self.aead = _aead(key, self.seed)
+        self.left = _SUBKEY_USES
+        # A forked worker re-keys on its first encode instead of sharing the parent's subkey.
+        self.pid = os.getpid()
 
 
 @dataclass(slots=True)
@@ -346,6 +419,7 @@ class SessionCodec:
         "_max_bytes",
         "_max_envelope",
         "_now",
+        "_sealer",
         "absolute_ttl",
         "purpose",
         "rolling_ttl",
@@ -390,7 +464,11 @@ class SessionCodec:
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
             raise ConfigurationError("cache_size must be an int >= 0", code="invalid_size")
         self._cache_size = cache_size
-        self._cache: dict[tuple[str, str], bytes | _Opened] = {}
+        # Keyed by cookie name and the value's first characters (header, seed and nonce: unique
+        # per sealed value), holding the whole value, compared on every hit: hashing a 4 KB
+        # value on every request costs more than comparing it.
+        self._cache: dict[tuple[str, str], tuple[str, bytes | _Opened]] = {}
+        self._sealer: _Sealer | None = None
         self.purpose = purpose
         self.absolute_ttl = float(absolute_ttl)
         self.rolling_ttl = None if rolling_ttl is None else float(rolling_ttl)
@@ -441,29 +519,27 @@ class SessionCodec:
         """
         now = self._now()
         created = now if created_at is None else float(created_at)
-        payload: dict[str, Any] = {"iat": created, "uat": now, "d": data}
-        if ceiling is not None:
-            payload["cap"] = float(ceiling)
+        cap = None if ceiling is None else float(ceiling)
         opened: dict[str, Any] | None = None
         try:
             if self._frozen:
-                # One encode of what is not frozen; frozen values splice their kept text. The
-                # numbers are written as the encoder would (float repr, finite only).
-                body, opened = self._encode_spliced(data)
-                cap = payload.get("cap")
+                # One encode of what is not frozen; frozen values splice their kept UTF-8
+                # text, and the payload is joined once. The numbers are written as the encoder
+                # would (float repr, finite only).
                 tail = "" if cap is None else f',"cap":{_float_json(cap)}'
-                text = (
-                    f'{{"iat":{_float_json(created)},"uat":{_float_json(float(now))}{tail},'
-                    f'"d":{body}}}'
-                )
+                head = f'{{"iat":{_float_json(created)},"uat":{_float_json(float(now))}{tail},"d":'
+                pieces, opened = self._encode_spliced(data, head.encode("ascii"))
+                plaintext = b"".join(pieces)
             else:
-                text = _ENCODER.encode(payload)
+                payload: dict[str, Any] = {"iat": created, "uat": now, "d": data}
+                if cap is not None:
+                    payload["cap"] = cap
+                plaintext = _dumps(payload).encode("utf-8")
         except (TypeError, ValueError, RecursionError) as exc:
             raise OIDCError(
                 f"session data is not JSON-serializable ({type(exc).__name__})",
                 code="session_not_serializable",
             ) from None
-        plaintext = text.encode("utf-8")
         if len(plaintext) > self._max_bytes:
             raise OIDCError(
                 f"session payload is {len(plaintext)} bytes, over the {self._max_bytes}-byte "
@@ -472,39 +548,51 @@ class SessionCodec:
             )
         key = self._keys[0]
         header = f"{_VERSION}.{key.kid}"
-        seed = os.urandom(_SEED_BYTES)
-        sealed = _aead(key.key, seed).encrypt(seed[12:], plaintext, _aad(header, cookie_name))
-        value = f"{header}.{_b64e(seed + sealed)}"
+        sealer = self._sealer
+        if sealer is None or sealer.left <= 0 or sealer.pid != os.getpid():
+            sealer = self._sealer = _Sealer(key.key)
+        sealer.left -= 1  # a lost update between threads only spends a few more (see above)
+        nonce = os.urandom(12)
+        sealed = sealer.aead.encrypt(nonce, plaintext, _aad(header, cookie_name))
+        body = binascii.b2a_base64(b"".join((sealer.seed, nonce, sealed)), newline=False)
+        value = f"{header}.{body.decode('ascii')}"
         if self._cache_size:
             # The next request carries this value: it opens from memory (parsed on first use,
             # or already opened when the frozen parts are at hand).
             entry: bytes | _Opened = plaintext
             if opened is not None:
-                entry = _Opened(opened, created, now, payload.get("cap"), 0, len(plaintext))
-            self._remember((cookie_name, value), entry)
+                entry = _Opened(opened, created, now, cap, 0, len(plaintext))
+            self._remember(cookie_name, value, entry)
         return value
 
-    def _encode_spliced(self, data: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-        """JSON text of ``data`` with frozen values spliced, and the data as it will open."""
-        parts = []
+    def _encode_spliced(
+        self, data: Mapping[str, Any], head: bytes
+    ) -> tuple[list[bytes], dict[str, Any]]:
+        """UTF-8 pieces of ``head`` + the JSON of ``data`` + ``}`` with frozen values spliced,
+        and the data as it will open."""
+        pieces = [head]
         opened: dict[str, Any] = {}
+        sep = "{"
         for key, value in data.items():
             if not isinstance(key, str):
                 raise TypeError("session keys must be strings")
             if type(value) is _FrozenDict:
-                text = value._text()
+                pieces.append(f"{sep}{_encode_key(key)}:".encode())
+                pieces.append(value._utf8())
                 opened[key] = value
-            elif key in self._frozen and isinstance(value, dict):
-                text = _ENCODER.encode(value)
-                frozen = _freeze(_DECODER.decode(text))
-                frozen._json = text
-                opened[key] = frozen
             else:
-                text = _ENCODER.encode(value)
-                # As the next request will read it (tuples become lists, and so on); small.
-                opened[key] = _DECODER.decode(text)
-            parts.append(f"{_encode_key(key)}:{text}")
-        return "{" + ",".join(parts) + "}", opened
+                text = _dumps(value)
+                if key in self._frozen and isinstance(value, dict):
+                    frozen = _freeze(_DECODER.decode(text))
+                    frozen._json = text.encode("utf-8")
+                    opened[key] = frozen
+                else:
+                    # As the next request will read it (tuples become lists, and so on); small.
+                    opened[key] = _DECODER.decode(text)
+                pieces.append(f"{sep}{_encode_key(key)}:{text}".encode())
+            sep = ","
+        pieces.append(b"}}" if opened else b"{}}")
+        return pieces, opened
 
     def decode(self, value: str | None, *, cookie_name: str) -> DecodedSession | None:
         """Open a cookie value, or return ``None`` if it is not a live session of ours.
@@ -538,17 +626,22 @@ class SessionCodec:
         if not isinstance(value, str) or len(value) > self._max_envelope:
             raise OIDCError("session cookie is not a session envelope", code="session_malformed")
         if self._cache_size:
-            cached = self._cache.get((cookie_name, value))
-            if cached is not None:
+            hit = self._cache.get((cookie_name, value[:_CACHE_KEY_CHARS]))
+            if hit is not None and hit[0] == value:
+                cached = hit[1]
                 if isinstance(cached, bytes):
                     cached = self._open(cached, 0)
-                    self._cache[(cookie_name, value)] = cached
+                    self._cache[(cookie_name, value[:_CACHE_KEY_CHARS])] = (value, cached)
                 return self._live(cached, copy=True)
         version, sep1, rest = value.partition(".")
         kid, sep2, body = rest.partition(".")
         if not (sep1 and sep2):
             raise OIDCError("session cookie is not a session envelope", code="session_malformed")
-        if version != _VERSION:
+        if version == _VERSION:
+            decode_body = _b64d_std
+        elif version == _V1:
+            decode_body = _b64d
+        else:
             raise OIDCError(
                 "session envelope version is not supported", code="session_unsupported_version"
             )
@@ -559,9 +652,9 @@ class SessionCodec:
                 code="session_unknown_key",
             )
         try:
-            blob = _b64d(body)
+            blob = decode_body(body)
         except ValueError:
-            raise OIDCError("session cookie is not base64url", code="session_malformed") from None
+            raise OIDCError("session cookie is not base64", code="session_malformed") from None
         if len(blob) < _SEED_BYTES + _TAG_BYTES:
             raise OIDCError("session envelope is truncated", code="session_invalid")
         seed, sealed = blob[:_SEED_BYTES], blob[_SEED_BYTES:]
@@ -573,15 +666,18 @@ class SessionCodec:
                 continue
             opened = self._open(plaintext, entry.index)
             if self._cache_size:
-                self._remember((cookie_name, value), opened)
+                self._remember(cookie_name, value, opened)
             return self._live(opened, copy=self._cache_size > 0)
         raise OIDCError("session failed authentication", code="session_invalid")
 
-    def _remember(self, key: tuple[str, str], entry: bytes | _Opened) -> None:
+    def _remember(self, cookie_name: str, value: str, entry: bytes | _Opened) -> None:
+        # Only values that authenticated (or that this codec sealed) get here: a forged value
+        # sharing a cached prefix misses on the full comparison and never replaces the entry.
         cache = self._cache
+        key = (cookie_name, value[:_CACHE_KEY_CHARS])
         if key not in cache and len(cache) >= self._cache_size:
             del cache[next(iter(cache))]  # oldest first
-        cache[key] = entry
+        cache[key] = (value, entry)
 
     def needs_reissue(self, session: DecodedSession) -> bool:
         """Whether an unchanged session should still be re-sent (rolling window or rotation).
