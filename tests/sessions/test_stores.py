@@ -7,16 +7,13 @@ the binary the Redis cases are skipped with a reason on a laptop and fail when `
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import socket
-import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from _services import free_port
 from oidc_asgi.errors import ConfigurationError, ProviderUnavailable
 from oidc_asgi.sessions import (
     ChunkedCookie,
@@ -54,40 +51,7 @@ def jar_after(jar: dict[str, str], headers: list[str]) -> dict[str, str]:
     return result
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is required in CI")
-        pytest.skip("redis-server not installed")
-    port = _free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.02)  # waiting for a child process, not for application time
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+# `redis_url` (a real redis-server for the test session) comes from tests/conftest.py.
 
 
 def _redis_store(url: str, prefix: str) -> Any:
@@ -350,7 +314,7 @@ class TestServerStores:
 
 
 async def test_redis_store_down_raises_provider_unavailable() -> None:
-    store = _redis_store(f"redis://127.0.0.1:{_free_port()}/0", "x:")
+    store = _redis_store(f"redis://127.0.0.1:{free_port()}/0", "x:")
     with pytest.raises(ProviderUnavailable) as caught:
         await store.get("k")
     assert caught.value.code == "session_store_unavailable"
