@@ -372,6 +372,9 @@ class DPoPVerifier:
             raise _fail("jwk", "the proof header has no jwk")
         if _PRIVATE_MEMBERS & jwk.keys():
             raise _fail("jwk", "the proof jwk holds private key material")
+        if not isinstance(jwk.get("alg", alg), str):
+            # parse_jwks looks a jwk's alg up in a dict: a list or object there is no key.
+            raise _fail("jwk", "the proof jwk alg is not a string")
         keys = parse_jwks({"keys": [jwk]})
         if not keys or not keys[0].can_verify(alg):
             raise _fail("jwk", "the proof jwk is not a usable public key for alg", actual=alg)
@@ -406,7 +409,9 @@ class DPoPVerifier:
         now = self.now()
         if isinstance(iat, bool) or not isinstance(iat, (int, float)):
             raise _fail("iat", "the proof has no numeric iat")
-        if iat > now + settings.leeway or now - iat > settings.iat_window + settings.leeway:
+        # Compared, never subtracted: an int iat beyond float range cannot meet a float clock
+        # in arithmetic (OverflowError), while int/float comparisons are exact.
+        if iat > now + settings.leeway or iat < now - settings.iat_window - settings.leeway:
             raise _fail("iat", "the proof is too old or from the future", expected=now, actual=iat)
         ath = claims.get("ath")
         expected_ath = _b64(hashlib.sha256(token.encode("ascii")).digest())
