@@ -165,7 +165,7 @@ def _parse_key(jwk: Any) -> VerificationKey | None:
         reason = "private or symmetric key material"
     elif kid is not None and (not isinstance(kid, str) or len(kid) > _MAX_KID):
         reason = "kid is not a short string"
-    elif alg is not None and alg not in ALGORITHM_KEYS:
+    elif alg is not None and (not isinstance(alg, str) or alg not in ALGORITHM_KEYS):
         reason = "alg is not an asymmetric signature algorithm we verify"
     if reason is not None:
         log.debug("ignoring JWK kid=%r: %s", kid if isinstance(kid, str) else None, reason)
