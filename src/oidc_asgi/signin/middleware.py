@@ -81,6 +81,7 @@ log = logging.getLogger("oidc_asgi.signin")
 _MAX_CALLBACK_BODY = 64 * 1024
 _SAFE_ERROR = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _LOGOUT_COOKIE_TTL = 600
+_MAX_COOKIE_BYTES = 4096
 _NO_STORE = {"Cache-Control": "no-store"}
 # Opened session cookies kept in memory: a browser repeats its cookie until it changes.
 _SESSION_CACHE = 256
@@ -94,6 +95,9 @@ _HINTS: Mapping[str, str] = {
         "another host name, or more than the allowed number of sign-ins were started at once."
     ),
     "login_expired": "The sign-in took too long. Start it again.",
+    "login_request_too_large": (
+        "The sign-in request carries too much (return address, acr_values) to fit in a cookie."
+    ),
     "duplicate_parameter": "The sign-in response repeats a parameter (RFC 6749 section 3.1).",
     "response_mode_mismatch": "The sign-in response arrived in a different way than requested.",
     "iss_missing": "The provider did not name itself in the response (RFC 9207).",
@@ -780,7 +784,8 @@ class OIDCAuth:
             acr = tuple(extra.pop("acr_values").split()) or None
         if "max_age" in extra:
             text = extra.pop("max_age")
-            max_age = int(text) if text.isdigit() and len(text) < 10 else None
+            # ASCII digits only: str.isdigit() is also true for "²", which int() refuses.
+            max_age = int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
         try:
             return await self._start_login(
                 state, return_to=return_to, extra=extra, acr_values=acr, max_age=max_age
@@ -841,7 +846,15 @@ class OIDCAuth:
             transaction["ma"] = age
         if acr:
             transaction["acr"] = list(acr)
-        headers = self._tx.start(state_value, transaction, state.cookies, https=state.https)
+        try:
+            headers = self._tx.start(state_value, transaction, state.cookies, https=state.https)
+        except OIDCError:
+            headers = []  # over the transaction codec's size limit
+        # A cookie over ~4 KB is dropped by browsers (RFC 6265 section 6.1): the callback
+        # would fail with unknown_state, so refuse the login now, with a clear code.
+        if not headers or len(headers[0]) > _MAX_COOKIE_BYTES:
+            log.info("login refused: login_request_too_large")
+            raise _Failure("login_request_too_large")
         endpoint = metadata.authorization_endpoint
         # RFC 8707 section 2: every API named at sign-in, as repeated resource parameters.
         pairs = list(params.items())
