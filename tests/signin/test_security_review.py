@@ -6,9 +6,16 @@ Each case names the attack; a finding stays fixed only while its row here passes
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 import pytest
 
-from ._support import Harness, set_cookies
+from oidc_asgi.sessions import MemoryStore
+from oidc_asgi.testing import DevProvider, KeyRing
+
+from ._api_support import OFFLINE_SCOPE, bcl_provider_config, claims_for, signed, token_app
+from ._support import Clock, Harness, set_cookies
 
 # Login requests an attacker can make a browser send (a link or an <img>): each must end in
 # a redirect to the provider or a 4xx, never a 500, and never set an oversized cookie.
@@ -55,3 +62,52 @@ async def test_oversized_login_request_is_a_coded_400(harness: Harness) -> None:
     assert response.status_code == 400
     assert response.json()["error"] == "login_request_too_large"
     assert "set-cookie" not in response.headers
+
+
+# ------------------------------------------------------------------ back-channel logout
+
+
+@pytest.fixture
+def bcl(clock: Clock, shared_keys: KeyRing) -> DevProvider:
+    return DevProvider(bcl_provider_config(), now=clock, keys=shared_keys.copy())
+
+
+@pytest.fixture
+async def bh(bcl: DevProvider, clock: Clock) -> AsyncIterator[Harness]:
+    async with bcl.asgi_client() as op_http:
+        yield Harness(provider=bcl, op_http=op_http, clock=clock)
+
+
+@pytest.mark.parametrize("store", ["cookie", "memory-store"])
+async def test_bcl_by_sub_does_not_lock_out_a_later_single_sign_on(
+    bh: Harness, clock: Clock, store: str
+) -> None:
+    # Back-Channel Logout 1.0 section 2.7: the logout ends the sessions that exist when it
+    # arrives. A sign-in completed afterwards through the provider's still-open session (SSO,
+    # so auth_time is the *old* authentication) is a new session and must survive; judging
+    # by auth_time revoked it again on every request until absolute_ttl ran out.
+    extra: dict[str, Any] = {} if store == "cookie" else {"session_store": MemoryStore(now=clock)}
+    app = bh.wrap(token_app(), scope=OFFLINE_SCOPE, **extra)
+    async with bh.client(app) as browser, bh.client(app) as op:
+        await bh.sign_in(browser)
+        token = signed(bh.provider, claims_for(bh.provider, None))
+        response = await op.post("/backchannel-logout", data={"logout_token": token})
+        assert response.status_code == 200
+        assert (await browser.get("/whoami")).text == "anonymous"
+        clock.advance(5)
+        await bh.sign_in(browser)  # no prompt=login: the provider's session signs in again
+        assert (await browser.get("/whoami")).text == "alice"
+
+
+async def test_bcl_still_ends_a_session_signed_in_the_same_second(
+    bh: Harness, clock: Clock
+) -> None:
+    # The other direction of the rule above: equal times count as "before the logout".
+    app = bh.wrap(token_app(), scope=OFFLINE_SCOPE)
+    async with bh.client(app) as browser, bh.client(app) as op:
+        await bh.sign_in(browser)
+        token = signed(bh.provider, claims_for(bh.provider, None))
+        assert (
+            await op.post("/backchannel-logout", data={"logout_token": token})
+        ).status_code == 200
+        assert (await browser.get("/whoami")).text == "anonymous"

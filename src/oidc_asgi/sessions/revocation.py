@@ -246,8 +246,10 @@ class RevocationList:
 
     ``revoke`` records that the provider ended the session ``sid`` (or every session of ``sub``)
     of ``issuer`` at ``event_time`` (the logout token's ``iat``); ``is_revoked`` says whether a
-    session that signed in at ``signed_in_at`` (its ``auth_time``) is one of them. A later
-    sign-in is not affected, so replaying an old logout token cannot end a newer session.
+    session that signed in at ``signed_in_at`` (its ID token's ``iat``, on the provider's
+    clock like the logout token's; not ``auth_time``, which a single sign-on keeps) is one of
+    them. A later sign-in is not affected, so replaying an old logout token cannot end a newer
+    session.
     Entries live ``ttl`` seconds: the longest a session can live.
 
     Every request asks, and almost every answer is "no", so a "no" is remembered per

@@ -222,7 +222,14 @@ class BackchannelLogout:
         sid = sid if type(sid) is str else None
         sub = auth.get("sub")
         sub = sub if type(sub) is str else None
-        at = auth.get("at")
+        # When this sign-in happened, on the provider's clock like the logout token's iat:
+        # the ID token's iat. Not auth_time: a sign-in through the provider's still-open
+        # session (SSO) after a logout by sub carries the *old* auth_time and would be
+        # revoked again on every request (section 2.7 ends the sessions that exist).
+        claims = auth.get("idc")
+        at = claims.get("iat") if isinstance(claims, dict) else None
+        if not isinstance(at, (int, float)) or isinstance(at, bool):
+            at = auth.get("at")
         signed_in_at = (
             float(at)
             if isinstance(at, (int, float)) and not isinstance(at, bool)
