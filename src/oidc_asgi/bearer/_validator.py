@@ -74,6 +74,10 @@ _HEADER_ONLY: tuple[TokenSource, ...] = ("header",)
 _REALM = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,128}")
 # Quotable in a challenge (RFC 6750 3) and no spaces: %x21 / %x23-5B / %x5D-7E.
 _METADATA_URL = re.compile(r"https?://[\x21\x23-\x5b\x5d-\x7e]{1,2000}")
+# Introspection members that are NumericDates (RFC 7662 section 2.2), and their sanity bound
+# (9999-12-31T23:59:59Z, as tokens.py: a larger value would never expire).
+_TIME_MEMBERS = ("exp", "iat", "nbf", "auth_time")
+_MAX_NUMERIC_DATE = 253_402_300_799
 
 
 def _tuple_of_strings(value: Any, what: str, *, allow_empty: bool = True) -> tuple[str, ...]:
@@ -129,7 +133,8 @@ class BearerConfig:
     * ``scope_claims`` / ``role_claims``: where scopes and app roles come from (``scope``,
       ``scp``, ``permissions``, ``roles``, or a path into nested objects);
       ``client_id_claims``: where the client id comes from (first present wins).
-    * ``token_sources``: ``("header",)`` by default; add ``"form"`` for RFC 6750 2.2.
+    * ``token_sources``: ``("header",)`` by default; add ``"form"`` for RFC 6750 2.2
+      (``("form",)`` alone: the ``Authorization`` header is not read).
     * ``realm`` for challenges; ``json_body`` adds a JSON error body; ``debug`` logs the
       precise reason for each rejection (claim, expected, actual; never the token).
     * ``cache_size``: verified tokens remembered (0 disables the cache).
@@ -638,6 +643,8 @@ class BearerValidator:
         self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
         # authenticate() reads the cache itself unless a subclass changed validate().
         self._inline_cache = type(self).validate is BearerValidator.validate
+        # token_sources=("form",) means the Authorization header carries no token here.
+        self._header_source = "header" in config.token_sources
         self.introspection = introspection
         if (
             introspection is not None
@@ -757,7 +764,7 @@ class BearerValidator:
                 header = value
         cap = self.config.max_token_bytes
         found: tuple[Literal["Bearer", "DPoP"], str, TokenSource] | None = None
-        if header is not None:
+        if header is not None and self._header_source:
             if len(header) > cap + 16:
                 raise _error("authorization_too_large", "the Authorization header is too large")
             value = header[7:]
@@ -856,7 +863,7 @@ class BearerValidator:
         ever cached (see validate), so a cache hit on the raw header bytes is exactly a header
         _find would accept; the checks that follow are the ones authenticate() makes.
         """
-        if not self._inline_cache or self.dpop is not None:
+        if not self._inline_cache or self.dpop is not None or not self._header_source:
             return None
         header: bytes | None = None
         for name, value in scope.get("headers", ()):
@@ -958,7 +965,7 @@ class BearerValidator:
         iss = data.get("iss")
         if iss is None:
             data["iss"] = config.issuers[0]  # the server we asked
-        elif iss not in self._validators:
+        elif not isinstance(iss, str) or iss not in self._validators:
             raise TokenError(
                 "issuer is not the configured issuer",
                 code="invalid_issuer",
@@ -978,22 +985,39 @@ class BearerValidator:
                     expected=sorted(audience),
                     actual=aud if isinstance(aud, (str, list)) else None,
                 )
-        exp = data.get("exp")
-        valid_until = now + introspector.max_cache_ttl
-        if exp is not None:
-            if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+        for name in _TIME_MEMBERS:
+            # Typed like a JWT's NumericDates (tokens.py): a value beyond float range, an
+            # infinite or negative one, or a bool is a broken answer (401), never a 500 later.
+            value = data.get(name)
+            if value is not None and (
+                (type(value) is not int and type(value) is not float)
+                or not 0 <= value <= _MAX_NUMERIC_DATE
+            ):
                 raise TokenError(
                     "claim has the wrong type",
                     code="invalid_claim_type",
-                    claim="exp",
+                    claim=name,
                     expected="NumericDate",
-                    actual=type(exp).__name__,
+                    actual=type(value).__name__,
                 )
+        exp = data.get("exp")
+        valid_until = now + introspector.max_cache_ttl
+        if exp is not None:
             if now - config.leeway >= exp:
                 raise TokenError(
                     "token has expired", code="token_expired", claim="exp", expected=exp, actual=now
                 )
             valid_until = min(valid_until, float(exp))
+        nbf = data.get("nbf")
+        if nbf is not None and nbf > now + config.leeway:
+            # RFC 7662 section 2.2 nbf, judged as RFC 7519 4.1.5 (anchors part b, check 25).
+            raise TokenError(
+                "token is not valid yet",
+                code="token_not_yet_valid",
+                claim="nbf",
+                expected=nbf,
+                actual=now,
+            )
         self._extra_checks(data)
         return self._principal(data), valid_until
 

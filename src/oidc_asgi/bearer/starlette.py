@@ -68,6 +68,9 @@ class BearerUser(BaseUser):
 
     def __init__(self, principal: Principal) -> None:
         self.principal = principal
+        # The validator that produced the principal (set by this module's glue): the decorator
+        # trusts a user only from its own validator, not from another API's middleware.
+        self._validator: BearerValidator | None = None
 
     @property
     def is_authenticated(self) -> bool:
@@ -90,8 +93,12 @@ class BearerAuthenticationError(AuthenticationError):
         self.error = error
 
 
-def _credentials(principal: Principal) -> tuple[AuthCredentials, BearerUser]:
-    return AuthCredentials(sorted(principal.scopes)), BearerUser(principal)
+def _credentials(
+    principal: Principal, validator: BearerValidator
+) -> tuple[AuthCredentials, BearerUser]:
+    user = BearerUser(principal)
+    user._validator = validator
+    return AuthCredentials(sorted(principal.scopes)), user
 
 
 def _response(challenge: Challenge) -> Response:
@@ -129,7 +136,7 @@ class BearerBackend(AuthenticationBackend):
             raise BearerAuthenticationError(exc) from None
         except (ProviderUnavailable, ConfigurationError) as exc:
             raise BearerAuthenticationError(exc) from None
-        return _credentials(principal)
+        return _credentials(principal, self.validator)
 
     def on_error(self, conn: HTTPConnection, exc: AuthenticationError) -> Response:
         """The challenge response for an authentication failure."""
@@ -181,7 +188,7 @@ class BearerMiddleware:
             return
         else:
             authenticated = True
-            scope["auth"], scope["user"] = _credentials(principal)
+            scope["auth"], scope["user"] = _credentials(principal, validator)
         if kind != "http" or not self.challenge_forbidden:
             await self.app(scope, receive, send)
             return
@@ -238,10 +245,11 @@ def requires_token(
 ) -> Callable[[_F], _F]:
     """Protect one Starlette endpoint (HTTP or WebSocket) without middleware.
 
-    The token is validated (unless ``BearerMiddleware`` already did), then ``scopes`` (all,
-    or any with ``match="any"``) and ``rules`` are checked. Failures answer with the exact
-    challenge; WebSockets are closed with 1008. ``request.user`` / ``request.auth`` are set as
-    the middleware would.
+    The token is validated (unless ``BearerMiddleware`` or ``BearerBackend`` with the *same*
+    validator already did: a user set by another API's validator is not trusted), then
+    ``scopes`` (all, or any with ``match="any"``) and ``rules`` are checked. Failures answer
+    with the exact challenge; WebSockets are closed with 1008. ``request.user`` /
+    ``request.auth`` are set as the middleware would.
 
     Example::
 
@@ -259,7 +267,7 @@ def requires_token(
         async def wrapper(conn: HTTPConnection, *args: Any, **kwargs: Any) -> Any:
             try:
                 user = conn.scope.get("user")
-                if isinstance(user, BearerUser):
+                if isinstance(user, BearerUser) and user._validator is validator:
                     principal = user.principal
                     validator.authorize(principal, all_rules)
                 else:
@@ -269,7 +277,7 @@ def requires_token(
                     principal = await validator.authenticate(
                         conn.scope, form_tokens=form_tokens, rules=all_rules
                     )
-                    conn.scope["auth"], conn.scope["user"] = _credentials(principal)
+                    conn.scope["auth"], conn.scope["user"] = _credentials(principal, validator)
             except _Errors as exc:
                 challenge = validator.challenge(exc, conn.scope)
                 if isinstance(conn, WebSocket):
