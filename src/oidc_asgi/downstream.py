@@ -62,11 +62,13 @@ STEP_UP_ERRORS = frozenset({"insufficient_claims", "insufficient_user_authentica
 _MAX_PARAM = 8192
 _MAX_HEADER = 16384
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
+# RFC 6750 section 3: error and error_description values use %x20-21 / %x23-5B / %x5D-7E only
+# (no quote, no backslash: nothing to escape); other characters become "?".
+_NOT_RFC6750 = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _SCHEME_RE = re.compile(rf"\s*({_TOKEN})")
 _PARAM_RE = re.compile(rf"\s*({_TOKEN})\s*=\s*(?:({_TOKEN})|\"((?:[^\"\\]|\\.)*)\")")
 _TOKEN68_RE = re.compile(r"\s+([A-Za-z0-9._~+/-]+=*)\s*(?=,|$)")
-_QUOTED_UNSAFE = re.compile(r'[\\"]')
 
 
 # --------------------------------------------------------------------------- challenges
@@ -170,7 +172,7 @@ def _decoded_claims(value: str) -> str:
 
 
 def _quote(value: str) -> str:
-    return '"' + _QUOTED_UNSAFE.sub(lambda m: "\\" + m.group(0), _PRINTABLE.sub("?", value)) + '"'
+    return '"' + _NOT_RFC6750.sub("?", value) + '"'
 
 
 class DownstreamChallenge(OAuthError):
@@ -234,7 +236,11 @@ class DownstreamChallenge(OAuthError):
         max_age_text = params.get("max_age")
         max_age = (
             int(max_age_text)
-            if max_age_text is not None and max_age_text.isascii() and max_age_text.isdigit()
+            # At most 10 digits: int() of a longer one may raise (the int digit limit).
+            if max_age_text is not None
+            and max_age_text.isascii()
+            and max_age_text.isdigit()
+            and len(max_age_text) <= 10
             else None
         )
         raw_claims = params.get("claims")
