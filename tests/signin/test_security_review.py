@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from starlette.types import Message, Scope
 
 from oidc_asgi.sessions import MemoryStore
 from oidc_asgi.testing import DevProvider, KeyRing
@@ -111,3 +112,49 @@ async def test_bcl_still_ends_a_session_signed_in_the_same_second(
             await op.post("/backchannel-logout", data={"logout_token": token})
         ).status_code == 200
         assert (await browser.get("/whoami")).text == "anonymous"
+
+
+@pytest.mark.parametrize(
+    ("declared", "status"),
+    [
+        pytest.param(b"\xb2", 400, id="superscript-two-latin-1"),
+        pytest.param(b"\xd9\xa3", 400, id="arabic-indic-three-utf-8-bytes"),
+        pytest.param(b"-1", 400, id="negative"),
+        pytest.param(b"1e9", 400, id="exponent"),
+        pytest.param(b"99999999999999999999", 413, id="huge-ascii-digits"),
+    ],
+)
+async def test_bcl_hostile_content_length_is_a_4xx(
+    bh: Harness, declared: bytes, status: int
+) -> None:
+    # Behind a strict HTTP server a bad Content-Length never arrives, but the route must not
+    # depend on that (str.isdigit() accepts "²", which int() refuses).
+    app = bh.wrap(token_app(), scope=OFFLINE_SCOPE)
+    sent: list[Message] = []
+    body = [{"type": "http.request", "body": b"logout_token=x", "more_body": False}]
+
+    async def receive() -> Message:
+        return body.pop(0) if body else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/backchannel-logout",
+        "raw_path": b"/backchannel-logout",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-length", declared),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    await app(scope, receive, send)
+    assert sent[0]["status"] == status

@@ -165,7 +165,13 @@ class BackchannelLogout:
         if content_type.split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
             raise _Refused("unsupported_content_type")
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        # ASCII digits only: str.isdigit() is also true for "\xb2" ("²"), which int() refuses.
+        if (
+            declared is not None
+            and declared.isascii()
+            and declared.isdigit()
+            and int(declared) > MAX_BODY
+        ):
             raise _Refused("body_too_large", 413)
         body = bytearray()
         more = True
