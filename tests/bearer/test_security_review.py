@@ -154,3 +154,23 @@ async def test_form_only_api_ignores_the_authorization_header_rfc6750_s2(
         await validator.validate(token)
     principal = await validator.authenticate(http_scope(), form_tokens=[token])
     assert principal.subject is not None
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param("caf\u00e9", id="non-ascii"),
+        pytest.param("a\udcff", id="lone-surrogate"),
+        pytest.param("two words", id="space"),
+        pytest.param("", id="empty"),
+    ],
+)
+async def test_validate_refuses_non_b64token_before_introspection_rfc6750_s2_1(
+    token: str, clock: Clock
+) -> None:
+    validator = _introspecting(_answer(), clock)
+    assert validator.introspection is not None
+    with pytest.raises(TokenError) as info:
+        await validator.validate(token)
+    assert info.value.code == "malformed_token"
+    assert validator.introspection.calls == 0

@@ -923,7 +923,11 @@ class BearerValidator:
                     return entry.principal
                 del self._cache[key]
         if self.introspection is not None and token.count(".") != 2:
-            # Hybrid dispatch: a JWS has exactly two dots; anything else is opaque.
+            # Hybrid dispatch: a JWS has exactly two dots; anything else is opaque. A bearer
+            # token is an RFC 6750 b64token: anything else (validate() called directly with
+            # arbitrary text) is malformed, and never sent to the authorization server.
+            if not _B64TOKEN.fullmatch(token):
+                raise TokenError("the access token is not a b64token", code="malformed_token")
             principal, valid_until = await self._introspected(self.introspection, token)
             if key is not None and not _B64TOKEN.fullmatch(token):
                 # Only RFC 6750 b64tokens are cached, so that a cache hit on a header's raw
