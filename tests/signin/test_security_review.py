@@ -16,7 +16,7 @@ from oidc_asgi.sessions import MemoryStore
 from oidc_asgi.testing import DevProvider, KeyRing
 
 from ._api_support import OFFLINE_SCOPE, bcl_provider_config, claims_for, signed, token_app
-from ._support import Clock, Harness, set_cookies
+from ._support import SECRET, Clock, Harness, set_cookies
 
 # Login requests an attacker can make a browser send (a link or an <img>): each must end in
 # a redirect to the provider or a 4xx, never a 500, and never set an oversized cookie.
@@ -158,3 +158,16 @@ async def test_bcl_hostile_content_length_is_a_4xx(
     }
     await app(scope, receive, send)
     assert sent[0]["status"] == status
+
+
+# ------------------------------------------------------------------ secrets in reprs
+
+
+def test_config_and_middleware_reprs_hold_no_secret(harness: Harness) -> None:
+    # Error trackers record frame locals by repr (Sentry's include_local_variables), and
+    # "config=%r" is a common debug line: neither may carry a credential.
+    app = harness.wrap(client_secret="rp-secret")
+    shown = repr(app.config) + repr(app) + str(app.config)
+    assert "rp-secret" not in shown
+    assert SECRET not in shown
+    assert "client_id='rp'" in repr(app.config)  # the rest of the repr is still there

@@ -276,8 +276,9 @@ class SignInConfig:
     issuer: str
     client_id: str
     base_url: str
-    secrets: Sequence[str | bytes]
-    client_secret: str | None = None
+    # Never in repr: error trackers (Sentry's frame locals) and debug logs print reprs.
+    secrets: Sequence[str | bytes] = field(repr=False)
+    client_secret: str | None = field(default=None, repr=False)
     auth_method: AuthMethod | None = None
     private_key: Mapping[str, Any] | str | bytes | None = field(default=None, repr=False)
     key_id: str | None = None
