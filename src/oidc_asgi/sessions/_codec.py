@@ -198,7 +198,8 @@ class DecodedSession:
             user = session.data["sub"]
     """
 
-    data: dict[str, Any]
+    # Not in repr: it holds tokens, and error trackers record frame locals by repr.
+    data: dict[str, Any] = field(repr=False)
     created_at: float
     touched_at: float
     expires_at: float

@@ -236,7 +236,8 @@ class LoadedSession:
         user = None if loaded is None else loaded.data.get("u")
     """
 
-    data: dict[str, Any]
+    # Not in repr: it holds tokens, and error trackers record frame locals by repr.
+    data: dict[str, Any] = field(repr=False)
     created_at: float
     expires_at: float
     ceiling: float | None = None
