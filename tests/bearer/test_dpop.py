@@ -19,7 +19,7 @@ from oidc_asgi.bearer import (
     Principal,
 )
 from oidc_asgi.bearer._dpop import jwk_thumbprint, normalize_htu
-from oidc_asgi.errors import ConfigurationError, TokenError
+from oidc_asgi.errors import ConfigurationError, ProviderUnavailable, TokenError
 from oidc_asgi.testing import DevProvider
 from oidc_asgi.testing._keys import SigningKey, b64url, encode_jws, public_jwk, raw_sign
 
@@ -430,9 +430,81 @@ async def test_memory_replay_store_expires_and_is_bounded() -> None:
     assert await store.seen("a", clock() + 10)
     clock.advance(11)
     assert not await store.seen("a", clock() + 10)
-    for key in ("b", "c", "d", "e"):
+    for key in ("b", "c"):
+        assert not await store.seen(key, clock() + 10)
+    with pytest.raises(ProviderUnavailable) as info:
+        await store.seen("d", clock() + 10)
+    assert info.value.code == "replay_store_full"
+    assert len(store) == 3
+
+
+async def test_memory_replay_store_reclaims_by_expiry_not_insertion_rfc9449_s11_1() -> None:
+    # Expiry follows each client's iat: the first entry recorded may be the last to expire.
+    clock = Clock()
+    store = MemoryReplayStore(max_entries=3, now=clock)
+    assert not await store.seen("late", clock() + 100)
+    assert not await store.seen("early", clock() + 10)
+    assert not await store.seen("middle", clock() + 50)
+    clock.advance(20)  # only "early" has expired
+    assert not await store.seen("new", clock() + 100)
+    assert len(store) == 3
+    assert await store.seen("late", clock() + 100)
+    assert await store.seen("middle", clock() + 100)
+    clock.advance(100)  # everything has expired: all of it is reclaimed
+    for key in ("w", "x", "y"):
         assert not await store.seen(key, clock() + 10)
     assert len(store) == 3
+
+
+async def test_memory_replay_store_full_fails_closed_with_retry_after() -> None:
+    clock = Clock()
+    store = MemoryReplayStore(max_entries=2, now=clock)
+    assert not await store.seen("a", clock() + 30)
+    assert not await store.seen("b", clock() + 12.5)
+    with pytest.raises(ProviderUnavailable) as info:
+        await store.seen("c", clock() + 30)
+    assert (info.value.code, info.value.retry_after) == ("replay_store_full", 13)
+    assert len(store) == 2
+    clock.advance(13)  # "b" expired: room again
+    assert not await store.seen("c", clock() + 30)
+
+
+async def test_replay_after_flood_still_refused_rfc9449_s11_1(
+    make_validator: MakeValidator, mint: MintToken, client: DPoPClient, clock: Clock, http: Any
+) -> None:
+    config = make_validator(dpop=DPoPSettings()).config
+    settings = config.dpop or DPoPSettings()
+    store = MemoryReplayStore(max_entries=4, now=clock)
+    validator = BearerValidator(
+        config,
+        http_client=http,
+        now=clock,
+        dpop_verifier=DPoPVerifier(settings, replay_store=store, now=clock),
+    )
+    token = bound(mint, client)
+    victim = client.proof(token, iat=int(START))
+    await validator.authenticate(request(token, victim))
+    # A flood of valid proofs, some with an older iat (so an earlier expiry) than the victim.
+    flood = [client.proof(token, iat=int(START) - 100 + i) for i in range(3)]
+    for proof in flood:
+        await validator.authenticate(request(token, proof))
+    extra = request(token, client.proof(token))
+    with pytest.raises(ProviderUnavailable) as full:
+        await validator.authenticate(extra)
+    assert full.value.code == "replay_store_full"
+    challenge = validator.challenge(full.value, extra)
+    assert challenge.status == 503
+    # The flood's proofs expire first: iat - 100 + window + leeway, i.e. in 205 seconds.
+    assert challenge.header_dict()["Retry-After"] == "205"
+    assert "WWW-Authenticate" not in challenge.header_dict()
+    with pytest.raises(TokenError) as replay:
+        await validator.authenticate(request(token, victim))
+    assert (replay.value.code, replay.value.claim) == ("invalid_dpop_proof", "jti")
+    clock.advance(206)  # the flood's proofs expired; the victim's is still live
+    await validator.authenticate(request(token, client.proof(token, iat=int(clock()))))
+    with pytest.raises(TokenError) as again:
+        await validator.authenticate(request(token, victim))
+    assert (again.value.code, again.value.claim) == ("invalid_dpop_proof", "jti")
 
 
 @pytest.mark.parametrize(

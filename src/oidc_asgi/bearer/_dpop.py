@@ -19,21 +19,25 @@ every check of sections 4.3 and 7.1, in this order, each failure a ``TokenError`
 7. ``iat`` lies within the acceptance window (section 11.1);
 8. ``ath`` is the SHA-256 of the access token and ``cnf.jkt`` the RFC 7638 thumbprint of the
    proof key (both compared in constant time);
-9. ``jti`` was not seen before for this key within the window (the replay store, 11.1).
+9. ``jti`` was not seen before for this key within the window (the replay store, 11.1); it is
+   recorded only here, after every other check passed. A replay store that cannot answer (Redis
+   down, or the memory store full of live entries) raises ``ProviderUnavailable`` (503): it
+   never forgets a live ``jti``.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import hmac
 import json
+import logging
 import math
 import os
 import re
 import struct
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -42,7 +46,7 @@ from urllib.parse import urlsplit
 from oidc_asgi._jose import parse_compact, verify_signature
 from oidc_asgi._jwks import ALGORITHM_KEYS, parse_jwks
 from oidc_asgi.bearer._principal import Principal
-from oidc_asgi.errors import ConfigurationError, TokenError
+from oidc_asgi.errors import ConfigurationError, ProviderUnavailable, TokenError
 
 __all__ = [
     "DPoPSettings",
@@ -63,6 +67,8 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _MAX_JTI = 256
+
+log = logging.getLogger("oidc_asgi.bearer")
 
 
 def _b64(data: bytes) -> str:
@@ -147,7 +153,15 @@ class ReplayStore(Protocol):
 
 
 class MemoryReplayStore:
-    """An in-process replay store, bounded (oldest entries evicted first).
+    """An in-process replay store, bounded, that never forgets a live proof (RFC 9449 11.1).
+
+    Entries are kept until their own expiry (a heap orders them by it: expiry follows each
+    client's ``iat``, so insertion order is not expiry order). When ``max_entries`` is reached,
+    expired entries are dropped first; if every entry is still live, :meth:`seen` fails closed
+    with ``ProviderUnavailable`` (code ``replay_store_full``, answered 503 with ``Retry-After``
+    until the oldest entry expires), exactly as the Redis store does on an outage: evicting a
+    live ``jti`` would let that proof be replayed. Only proofs that passed every other check
+    (token, signature, ``ath``, ``cnf``) are recorded, so filling the store takes valid tokens.
 
     Example::
 
@@ -155,28 +169,49 @@ class MemoryReplayStore:
     """
 
     def __init__(self, *, max_entries: int = 100_000, now: Callable[[], float] = time.time) -> None:
-        if max_entries < 1:
-            raise ConfigurationError("max_entries must be >= 1", code="invalid_setting")
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
+            raise ConfigurationError("max_entries must be an int >= 1", code="invalid_setting")
         self.max_entries = max_entries
         self._now = now
-        self._entries: OrderedDict[str, float] = OrderedDict()
+        self._entries: dict[str, float] = {}
+        # (expires_at, key), earliest first; an item whose key was re-recorded since is stale
+        # and skipped when popped (its expiry no longer matches the dict).
+        self._expiries: list[tuple[float, str]] = []
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    def _purge(self, now: float) -> None:
+        entries, expiries = self._entries, self._expiries
+        while expiries and expiries[0][0] <= now:
+            expiry, key = heapq.heappop(expiries)
+            if entries.get(key) == expiry:
+                del entries[key]
+
     async def seen(self, key: str, expires_at: float) -> bool:
+        """Record ``key`` until ``expires_at``; ``True`` when it is already recorded.
+
+        Raises ``ProviderUnavailable`` (``replay_store_full``) when the store is full of live
+        entries.
+        """
         now = self._now()
         entries = self._entries
         expiry = entries.get(key)
         if expiry is not None and expiry > now:
             return True
-        # Entries are added in time order with the same window, so expired ones are the oldest.
-        while entries:
-            oldest_key, oldest_expiry = next(iter(entries.items()))
-            if oldest_expiry > now and len(entries) < self.max_entries:
-                break
-            del entries[oldest_key]
+        self._purge(now)
+        if expires_at <= now:
+            return False  # nothing to remember: the proof is outside the window already
+        if len(entries) >= self.max_entries:
+            wait = self._expiries[0][0] - now
+            log.warning("bearer: DPoP replay store full (%d live entries)", len(entries))
+            raise ProviderUnavailable(
+                "the DPoP replay store is full",
+                code="replay_store_full",
+                retry_after=max(1, math.ceil(wait)),
+            )
         entries[key] = expires_at
+        heapq.heappush(self._expiries, (expires_at, key))
         return False
 
 
@@ -333,7 +368,8 @@ class DPoPVerifier:
         """Check the request's DPoP proof for ``token`` (bound to ``principal.jkt``).
 
         Raises ``TokenError`` (``invalid_dpop_proof``, ``multiple_dpop_proofs``,
-        ``use_dpop_nonce``).
+        ``use_dpop_nonce``), or ``ProviderUnavailable`` from the replay store (e.g.
+        ``replay_store_full``).
 
         Example::
 
