@@ -665,6 +665,49 @@ async def test_per_kind_algorithm_allow_list() -> None:
     await expect_error(validator.access_token(access_token("RS256"), expect), "alg_not_allowed")
 
 
+# Each token kind signed with ES384, validated with the given expectation algorithms.
+Narrowed = Callable[[TokenValidator, list[str]], Any]
+NARROWING: dict[str, Narrowed] = {
+    "id-token": (
+        lambda v, algs: v.id_token(
+            id_token("ES384"), IDTokenExpectations(client_id=CLIENT_ID, algorithms=algs)
+        )
+    ),
+    "access-token": (
+        lambda v, algs: v.access_token(
+            access_token("ES384"), AccessTokenExpectations(audience=API, algorithms=algs)
+        )
+    ),
+    "logout-token": (
+        lambda v, algs: v.logout_token(
+            logout_token("ES384"), LogoutTokenExpectations(client_id=CLIENT_ID, algorithms=algs)
+        )
+    ),
+}
+
+
+@pytest.mark.parametrize("validate", NARROWING.values(), ids=NARROWING.keys())
+async def test_expectation_algorithms_narrow_never_widen_rfc8725_s3_1(
+    validate: Narrowed,
+) -> None:
+    # ES384 is not on the validator's (default) allow-list: naming it per call cannot enable it.
+    validator = make_validator()
+    err = await expect_error(validate(validator, ["ES384", "ES256"]), "alg_not_allowed", "alg")
+    assert err.expected == ["ES256"]
+    assert err.actual == "ES384"
+
+
+@pytest.mark.parametrize("validate", NARROWING.values(), ids=NARROWING.keys())
+async def test_expectation_algorithms_outside_allow_list_is_configuration_error(
+    validate: Narrowed,
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        await validate(make_validator(), ["ES384"])
+    assert info.value.code == "invalid_algorithms"
+    # Allowed on the validator too: the expectation then narrows to exactly that alg.
+    await validate(make_validator(algorithms=("RS256", "ES384")), ["ES384"])
+
+
 async def test_errors_never_contain_the_token() -> None:
     keys = CountingKeys(StaticKeys(issuer_jwks()))
     validator = TokenValidator(issuer=ISSUER, keys=keys, now=lambda: NOW + 10_000)

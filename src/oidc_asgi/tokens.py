@@ -153,7 +153,9 @@ class IDTokenExpectations:
     ``trusted_audiences`` lists audiences besides ``client_id`` the client accepts in ``aud``
     (an ID token with any other audience is rejected, 3.1.3.7 step 3); ``allowed_azp`` lists
     authorized parties besides ``client_id`` (``azp``, when present, must be one of them).
-    ``algorithms`` narrows the validator's allow-list for this token kind.
+    ``algorithms`` narrows the validator's allow-list for this token kind: only algorithms in
+    both are accepted; if none is in both, the call raises ``ConfigurationError``
+    (``invalid_algorithms``), since no token could pass.
 
     Example::
 
@@ -208,7 +210,8 @@ class AccessTokenExpectations:
     ``allow_untyped=True`` relaxes that for providers that do not type their access tokens
     (Entra ID, Auth0 by default): then ``typ`` may be absent or ``JWT``, and tokens carrying ID
     token claims (``nonce``, ``at_hash``, ``c_hash``) are rejected instead (RFC 8725 3.12).
-    ``max_token_age`` rejects tokens issued longer ago than that many seconds.
+    ``max_token_age`` rejects tokens issued longer ago than that many seconds. ``algorithms``
+    narrows the validator's allow-list (as in ``IDTokenExpectations``; never widens it).
 
     ``allow_missing_audience=True`` is the loud switch for providers that break RFC 9068
     section 4 (which requires ``aud``): Amazon Cognito access tokens carry no ``aud`` at all.
@@ -269,7 +272,8 @@ class LogoutTokenExpectations:
     ``client_id`` must be in ``aud``. ``exp`` is required (section 2.4 of the final
     specification); ``allow_missing_exp=True`` accepts tokens from providers built on the
     drafts that omitted it. Replay detection is the caller's job: remember ``claims["jti"]``
-    until ``exp``.
+    until ``exp``. ``algorithms`` narrows the validator's allow-list (as in
+    ``IDTokenExpectations``; never widens it).
 
     Example::
 
@@ -687,8 +691,18 @@ class TokenValidator:
     async def _signed(
         self, token: str, algorithms: Collection[str] | None
     ) -> tuple[ParsedJWS, str, VerificationKey]:
+        algs = self.algorithms
+        if algorithms is not None:
+            # Expectations narrow the allow-list, never widen it (RFC 8725 3.1): an alg this
+            # validator does not allow cannot be re-enabled per call.
+            algs = algs & frozenset(algorithms)
+            if not algs:
+                raise ConfigurationError(
+                    "the expected algorithms are all outside this validator's allow-list "
+                    f"({', '.join(sorted(self.algorithms))}); add them to TokenValidator",
+                    code="invalid_algorithms",
+                )
         jws = parse_compact(token, self.max_token_bytes)
-        algs = self.algorithms if algorithms is None else frozenset(algorithms)
         alg, kid = _check_header(jws.header, algs)
         candidates: Sequence[VerificationKey] = await self.keys.candidates(kid=kid, alg=alg)
         return jws, alg, _verified_by(jws, alg, kid, candidates)
