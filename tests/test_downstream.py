@@ -11,7 +11,7 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from _doubles import T0, Clock, CountingApp
-from oidc_asgi.client import OAuthClient, TokenResponse
+from oidc_asgi.client import OAuthClient, TokenResponse, TokenType
 from oidc_asgi.downstream import (
     ClientCredentialsAuth,
     DownstreamChallenge,
@@ -31,7 +31,7 @@ from oidc_asgi.downstream import (
 )
 from oidc_asgi.errors import ConfigurationError, OAuthError
 from oidc_asgi.provider import Provider
-from oidc_asgi.testing import DevProvider
+from oidc_asgi.testing import DevProvider, DevProviderConfig
 from oidc_asgi.token_cache import TokenCache, token_cache_key
 from oidc_asgi.tokens import AccessTokenExpectations, TokenValidator
 
@@ -117,6 +117,21 @@ class World:
 async def world() -> AsyncIterator[World]:
     clock = Clock()
     provider = DevProvider(now=clock)
+    counter = CountingApp(provider)
+    transport = httpx.ASGITransport(app=counter)
+    async with httpx.AsyncClient(transport=transport, base_url=provider.issuer) as http:
+        yield World(provider, counter, http, clock, [0.0])
+
+
+@pytest.fixture
+async def opaque_world() -> AsyncIterator[World]:
+    # The default provider, except that the gateway's API (API_2) gets opaque access tokens.
+    clock = Clock()
+    config = DevProviderConfig.default()
+    apis = tuple(
+        replace(a, token_format="opaque") if a.identifier == API_2 else a for a in config.apis
+    )
+    provider = DevProvider(replace(config, apis=apis), now=clock)
     counter = CountingApp(provider)
     transport = httpx.ASGITransport(app=counter)
     async with httpx.AsyncClient(transport=transport, base_url=provider.issuer) as http:
@@ -401,10 +416,84 @@ async def test_obo_cache_never_outlives_subject_token(world: World, explicit: bo
         grant="token_exchange",
         audience=API_2,
         subject_token=subject,
+        subject_token_type=TokenType.ACCESS_TOKEN,
     )
     entry = await cache.store.get(key)
     assert entry is not None
     assert entry.expires_at == (subject_exp - 100 if explicit else subject_exp)
+
+
+@pytest.mark.parametrize(
+    ("settings", "ttl"),
+    [
+        pytest.param({}, 300.0, id="default-5-minutes"),
+        pytest.param({"max_obo_ttl": 90}, 90.0, id="configured"),
+    ],
+)
+async def test_obo_cache_bounded_when_subject_expiry_unknown(
+    opaque_world: World, settings: dict[str, Any], ttl: float
+) -> None:
+    # An opaque subject token and no subject_expires_at: this API cannot know when the user's
+    # token ends, so the entry must not live for the issued token's whole hour.
+    world = opaque_world
+    api = world.provider.config.api(API_2)
+    assert api is not None
+    subject, _life, _granted = world.provider.issue_access_token(
+        client_id="webapp", sub="alice", scope=["read:summary"], api=api
+    )
+    assert subject.count(".") != 2  # opaque
+    cache = world.cache()
+    gateway = world.client("gateway", "gateway-secret")
+    auth = OnBehalfOfAuth(gateway, subject_token=subject, audience=API_2, cache=cache, **settings)
+    tokens = await auth.token()
+    assert tokens.expires_at == T0 + 3600
+    entry = await cache.store.get(auth._key())
+    assert entry is not None
+    assert entry.expires_at == T0 + ttl
+    world.clock.now += ttl - 1
+    await auth.token()
+    assert world.counter.token_requests == 1
+    world.clock.now += 1
+    await auth.token()
+    assert world.counter.token_requests == 2
+
+
+async def test_obo_cache_keeps_declared_subject_token_types_apart_rfc8693_s2_1(
+    world: World,
+) -> None:
+    cache = world.cache()
+    subject = _user_token(world)
+    gateway = world.client("gateway", "gateway-secret")
+    as_access = OnBehalfOfAuth(gateway, subject_token=subject, audience=API_2, cache=cache)
+    as_jwt = OnBehalfOfAuth(
+        gateway,
+        subject_token=subject,
+        audience=API_2,
+        cache=cache,
+        subject_token_type=TokenType.JWT,
+    )
+    first = await as_access.token()
+    second = await as_jwt.token()
+    assert world.counter.token_requests == 2
+    assert first.access_token != second.access_token
+    assert (await as_access.token()).access_token == first.access_token
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(0, id="zero"),
+        pytest.param(-1, id="negative"),
+        pytest.param(float("inf"), id="infinite"),
+        pytest.param(float("nan"), id="nan"),
+        pytest.param(True, id="bool"),
+    ],
+)
+def test_obo_max_ttl_checked_at_construction(world: World, value: Any) -> None:
+    gateway = world.client("gateway", "gateway-secret")
+    with pytest.raises(ConfigurationError) as info:
+        OnBehalfOfAuth(gateway, subject_token="opaque", audience=API_2, max_obo_ttl=value)
+    assert info.value.code == "invalid_setting"
 
 
 async def test_obo_claims_error_from_token_endpoint_is_a_challenge(world: World) -> None:

@@ -290,6 +290,48 @@ def test_key_changes_with_every_input(change: dict[str, Any]) -> None:
     assert _key(**change) != _key()
 
 
+_ACCESS = "urn:ietf:params:oauth:token-type:access_token"
+_JWT = "urn:ietf:params:oauth:token-type:jwt"
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        pytest.param(
+            {"subject_token_type": _ACCESS}, {"subject_token_type": _JWT}, id="subject-token-type"
+        ),
+        pytest.param(
+            {"actor_token": "actor", "actor_token_type": _ACCESS},
+            {"actor_token": "actor", "actor_token_type": _JWT},
+            id="actor-token-type",
+        ),
+    ],
+)
+def test_key_changes_with_declared_token_types_rfc8693_s2_1(
+    one: dict[str, Any], other: dict[str, Any]
+) -> None:
+    # The same token exchanged under another declared type may get another answer.
+    assert _key(grant="token_exchange", **one) != _key(grant="token_exchange", **other)
+
+
+async def test_max_ttl_caps_an_entry_from_when_the_result_arrives() -> None:
+    clock = Clock()
+    fetch = Fetcher(clock, life=3600.0)
+    cache = make_cache(clock, margin=60)
+    await cache.get_or_fetch(KEY, fetch, max_ttl=300)
+    entry = await cache.store.get(KEY)
+    assert entry is not None
+    assert entry.expires_at == T0 + 300
+    clock.now += 299
+    await cache.get_or_fetch(KEY, fetch, max_ttl=300)
+    assert fetch.calls == 1
+    clock.now += 1
+    await cache.get_or_fetch(KEY, fetch, max_ttl=300)
+    assert fetch.calls == 2
+    # The token's own life (minus the margin) still wins when it is shorter.
+    assert cache.expiry_for(await fetch(), max_ttl=7200) == clock.now + 3600 - 60
+
+
 def test_key_is_a_hash_without_raw_tokens() -> None:
     key = _key(subject_token="alice-secret-token", actor_token="actor-secret")
     assert len(key) == 64

@@ -59,6 +59,9 @@ OnBehalfOfMode = Literal["token-exchange", "entra"]
 
 #: Step-up errors passed back to the caller instead of retried.
 STEP_UP_ERRORS = frozenset({"insufficient_claims", "insufficient_user_authentication"})
+#: How long (seconds) an on-behalf-of result is cached at most when the subject token's expiry
+#: is unknown (an opaque token without ``subject_expires_at``).
+DEFAULT_MAX_OBO_TTL = 300.0
 _MAX_PARAM = 8192
 _MAX_HEADER = 16384
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
@@ -312,6 +315,9 @@ class _TokenAuth(httpx.Auth):
     def _not_after(self) -> float | None:
         return None
 
+    def _max_ttl(self) -> float | None:
+        return None
+
     def _issuer(self) -> str:
         return self.client.issuer or self.client.token_endpoint
 
@@ -322,7 +328,9 @@ class _TokenAuth(httpx.Auth):
 
             tokens = await auth.token()
         """
-        return await self.cache.get_or_fetch(self._key(), self._fetch, not_after=self._not_after())
+        return await self.cache.get_or_fetch(
+            self._key(), self._fetch, not_after=self._not_after(), max_ttl=self._max_ttl()
+        )
 
     async def invalidate(self, failed: TokenResponse | None = None) -> None:
         """Forget the cached token (only if it is still ``failed``, when given).
@@ -475,8 +483,12 @@ class OnBehalfOfAuth(_TokenAuth):
     ``requested_token_use=on_behalf_of`` and needs ``scope`` (e.g. ``api://orders/.default``).
 
     The result is cached under the SHA-256 of the subject (and actor) token plus the target, so
-    two users never share an entry; the entry never outlives the subject token
-    (``subject_expires_at``, or the ``exp`` read from a JWT subject token). Pass one shared
+    two users never share an entry (the declared ``subject_token_type`` and ``actor_token_type``
+    are part of the key too); the entry never outlives the subject token
+    (``subject_expires_at``, or the ``exp`` read from a JWT subject token). When that expiry is
+    unknown (an opaque subject token without ``subject_expires_at``), the entry lives at most
+    ``max_obo_ttl`` seconds (5 minutes by default), so a revoked or expired subject token stops
+    yielding downstream tokens soon after. Pass one shared
     ``cache`` to every instance: an instance is usually built per incoming request. A
     Conditional Access or MFA requirement from the token endpoint (an OAuth error carrying
     ``claims``) is raised as ``DownstreamChallenge``, like a downstream step-up challenge.
@@ -506,6 +518,7 @@ class OnBehalfOfAuth(_TokenAuth):
         requested_token_type: str | None = None,
         cache: TokenCache[TokenResponse] | None = None,
         buffer_body: bool = False,
+        max_obo_ttl: float = DEFAULT_MAX_OBO_TTL,
     ) -> None:
         super().__init__(client, cache, buffer_body)
         if mode not in get_args(OnBehalfOfMode):
@@ -529,6 +542,15 @@ class OnBehalfOfAuth(_TokenAuth):
                 )
         elif actor_token is not None and actor_token_type is None:
             actor_token_type = TokenType.ACCESS_TOKEN
+        if (
+            isinstance(max_obo_ttl, bool)
+            or not isinstance(max_obo_ttl, (int, float))
+            or not 0 < max_obo_ttl < float("inf")
+        ):
+            raise ConfigurationError(
+                "max_obo_ttl must be a positive number of seconds", code="invalid_setting"
+            )
+        self.max_obo_ttl = float(max_obo_ttl)
         self.mode: OnBehalfOfMode = mode
         self.scope = scope
         self.audience = audience
@@ -551,6 +573,9 @@ class OnBehalfOfAuth(_TokenAuth):
             subject_token=subject_token,
             actor_token=actor_token,
             requested_token_type=requested_token_type,
+            # Entra's jwt-bearer grant sends no token types: they decide nothing there.
+            subject_token_type=None if mode == "entra" else subject_token_type,
+            actor_token_type=None if mode == "entra" else actor_token_type,
         )
 
     @classmethod
@@ -582,6 +607,10 @@ class OnBehalfOfAuth(_TokenAuth):
 
     def _not_after(self) -> float | None:
         return self._subject_exp
+
+    def _max_ttl(self) -> float | None:
+        # No known end for the subject token: bound the entry instead of trusting it forever.
+        return self.max_obo_ttl if self._subject_exp is None else None
 
     async def _fetch(self) -> TokenResponse:
         try:

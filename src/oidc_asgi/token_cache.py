@@ -11,7 +11,8 @@ user's incoming token, and must not outlive it.
 
 Keys come from ``token_cache_key()``: a SHA-256 over the client, the issuer or token endpoint,
 the audience/resource, the sorted scopes and, for on-behalf-of and token exchange, the SHA-256 of
-the subject and actor tokens, so two users never share an entry and no raw token is ever a key.
+the subject and actor tokens (with their declared types), so two users never share an entry and
+no raw token is ever a key.
 
 Storage is a small async protocol, ``TokenStore``. ``MemoryTokenStore`` (an LRU bounded by
 ``max_entries``) is the default; a shared store (Redis, with values encrypted at rest) plugs in
@@ -43,7 +44,7 @@ __all__ = [
 DEFAULT_MARGIN = 60.0
 DEFAULT_LIFETIME = 300.0
 DEFAULT_MAX_ENTRIES = 10_000
-_KEY_VERSION = "oidc-asgi/token-cache/v1"
+_KEY_VERSION = "oidc-asgi/token-cache/v2"
 
 
 class Expiring(Protocol):
@@ -217,13 +218,15 @@ class TokenCache(Generic[V]):
         fetch: Callable[[], Awaitable[V]],
         *,
         not_after: float | None = None,
+        max_ttl: float | None = None,
     ) -> V:
         """The cached value for ``key``, or the result of one shared ``fetch``.
 
         Concurrent callers with the same key share one flight; if it fails, each of them gets
         the error and nothing is cached. Cancelling one caller does not cancel the flight the
         others wait for. ``not_after`` (absolute seconds, e.g. the subject token's ``exp``) caps
-        how long the result is cached.
+        how long the result is cached; ``max_ttl`` (seconds from when the result arrives) caps
+        it too, for a result whose inputs have no known expiry (an opaque subject token).
 
         Example::
 
@@ -237,7 +240,7 @@ class TokenCache(Generic[V]):
             # The store read may have suspended: another caller may have started a flight.
             flight = self._flights.get(key)
         if flight is None:
-            flight = asyncio.ensure_future(self._fly(key, fetch, not_after))
+            flight = asyncio.ensure_future(self._fly(key, fetch, not_after, max_ttl))
             self._flights[key] = flight
             flight.add_done_callback(lambda done: self._land(key, done))
         return await asyncio.shield(flight)
@@ -246,18 +249,29 @@ class TokenCache(Generic[V]):
         """Forget ``key``: the next ``get_or_fetch`` fetches (used after a 401 from an API)."""
         await self.store.delete(key)
 
-    def expiry_for(self, value: V, *, not_after: float | None = None) -> float:
-        """When the cache stops serving ``value``: life minus margin, capped by ``not_after``."""
+    def expiry_for(
+        self, value: V, *, not_after: float | None = None, max_ttl: float | None = None
+    ) -> float:
+        """When the cache stops serving ``value``: life minus margin, capped by ``not_after``
+        and by ``max_ttl`` seconds from now."""
         now = self._now()
         expires_at = value.expires_at
         until = (now + self.default_lifetime if expires_at is None else expires_at) - self.margin
         if not_after is not None:
             until = min(until, not_after)
+        if max_ttl is not None:
+            until = min(until, now + max_ttl)
         return until
 
-    async def _fly(self, key: str, fetch: Callable[[], Awaitable[V]], not_after: float | None) -> V:
+    async def _fly(
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[V]],
+        not_after: float | None,
+        max_ttl: float | None,
+    ) -> V:
         value = await fetch()
-        until = self.expiry_for(value, not_after=not_after)
+        until = self.expiry_for(value, not_after=not_after, max_ttl=max_ttl)
         ttl = until - self._now()
         if ttl > 0:
             await self.store.set(key, CacheEntry(value, until), ttl=ttl)
@@ -295,13 +309,17 @@ def token_cache_key(
     subject_token: str | None = None,
     actor_token: str | None = None,
     requested_token_type: str | None = None,
+    subject_token_type: str | None = None,
+    actor_token_type: str | None = None,
 ) -> str:
     """A cache key: SHA-256 (hex) over everything that decides which token the server issues.
 
     ``issuer`` is the issuer identifier (or the token endpoint when that is what you have);
     ``scopes`` and audiences are order-insensitive; ``subject_token`` and ``actor_token`` (for
     on-behalf-of and token exchange) enter only as their own SHA-256, so no raw token is kept
-    in a key and two users never share an entry.
+    in a key and two users never share an entry. ``subject_token_type`` and
+    ``actor_token_type`` (RFC 8693 section 2.1) enter too: the same token exchanged under
+    another declared type may be judged differently by the server, so it never shares an entry.
 
     Example::
 
@@ -323,5 +341,7 @@ def token_cache_key(
         "subject": None if subject_token is None else _digest(subject_token),
         "actor": None if actor_token is None else _digest(actor_token),
         "requested_token_type": requested_token_type,
+        "subject_token_type": subject_token_type,
+        "actor_token_type": actor_token_type,
     }
     return _digest(json.dumps(material, sort_keys=True, separators=(",", ":")))
