@@ -137,6 +137,30 @@ async def test_remote_a_logout_racing_with_a_read_is_not_remembered_as_clean() -
     assert await _revoked(here)
 
 
+@pytest.mark.parametrize("remote", [False, True], ids=["memory", "remote"])
+async def test_end_session_revokes_that_session_only_for_its_ttl(remote: bool) -> None:
+    clock = Clock()
+    backing = MemorySharedState(now=clock)
+    state: Any = RemoteState(backing) if remote else backing
+    here = RevocationList(state, ttl=WEEK, cache_ttl=60, now=clock)
+
+    async def revoked(session_id: str) -> bool:
+        return await here.is_revoked(
+            ISS, sid="s1", sub="alice", signed_in_at=T0 - 60, session_id=session_id
+        )
+
+    assert not await revoked("x1")
+    assert here.known_clean(ISS, sid="s1", sub="alice", signed_in_at=T0 - 60, session_id="x1")
+    await here.end_session(ISS, "x1", ttl=100)
+    assert await revoked("x1")  # seen at once, remembered "no" or not
+    assert not await revoked("x2")  # another sign-in of the same provider session
+    assert not await _revoked(here)  # a session without an id: sid and sub only
+    await here.end_session(ISS, "x2", ttl=0)  # already expired: nothing recorded
+    assert not await revoked("x2")
+    clock.t += 101
+    assert not await revoked("x1")
+
+
 async def test_remote_without_cache_ttl_every_check_reads() -> None:
     state = RemoteState(MemorySharedState())
     here = RevocationList(state, ttl=WEEK)

@@ -252,12 +252,17 @@ class RevocationList:
     session.
     Entries live ``ttl`` seconds: the longest a session can live.
 
+    ``end_session`` records one session ended by the app's own logout, by its random id (the
+    ``session_id`` passed to ``is_revoked``), so a copy of its cookie, or one re-sent by a
+    request that was still running, is refused until the session would have expired anyway.
+
     Every request asks, and almost every answer is "no", so a "no" is remembered per
-    (issuer, ``sid``, ``sub``, ``signed_in_at``): with ``MemorySharedState`` until the state's
-    next write (exact: a logout recorded in this process is seen by the very next request);
-    with any other state (Redis) for ``cache_ttl`` seconds of ``now``, so a logout delivered to
-    *another* instance takes effect here at most ``cache_ttl`` seconds later (0 turns this
-    off; a logout through this list is seen at once). At most ``cache_size`` answers are kept.
+    (issuer, ``sid``, ``sub``, ``signed_in_at``, ``session_id``): with ``MemorySharedState``
+    until the state's next write (exact: a logout recorded in this process is seen by the very
+    next request); with any other state (Redis) for ``cache_ttl`` seconds of ``now``, so a
+    logout delivered to *another* instance takes effect here at most ``cache_ttl`` seconds
+    later (0 turns this off; a logout through this list is seen at once). At most
+    ``cache_size`` answers are kept.
 
     Example::
 
@@ -290,13 +295,20 @@ class RevocationList:
         self.cache_ttl = float(cache_ttl)
         self._local = state if isinstance(state, MemorySharedState) else None
         self._cache_size = cache_size if self._local is not None or cache_ttl > 0 else 0
-        # (issuer, sid, sub, signed_in_at) -> memory: the generation; else: valid until.
-        self._clean: dict[tuple[str, str | None, str | None, float], float] = {}
+        # (issuer, sid, sub, signed_in_at, session_id) -> memory: the generation; else: valid
+        # until.
+        self._clean: dict[tuple[str, str | None, str | None, float, str | None], float] = {}
         self._revokes = 0  # revoke() calls, so a read racing with one is not remembered
         self._now = now
 
     def known_clean(
-        self, issuer: str, *, sid: str | None, sub: str | None, signed_in_at: float
+        self,
+        issuer: str,
+        *,
+        sid: str | None,
+        sub: str | None,
+        signed_in_at: float,
+        session_id: str | None = None,
     ) -> bool:
         """Whether a remembered answer says this session is not revoked (no I/O, no await).
 
@@ -307,7 +319,7 @@ class RevocationList:
             if not revocations.known_clean(iss, sid=sid, sub=sub, signed_in_at=at):
                 revoked = await revocations.is_revoked(iss, sid=sid, sub=sub, signed_in_at=at)
         """
-        mark = self._clean.get((issuer, sid, sub, signed_in_at))
+        mark = self._clean.get((issuer, sid, sub, signed_in_at, session_id))
         if mark is None:
             return False
         if self._local is not None:
@@ -328,11 +340,36 @@ class RevocationList:
         self._clean.clear()  # no "no" from before this write survives it
         await self.state.set_max(key, float(event_time), ttl=self.ttl)
 
+    async def end_session(self, issuer: str, session_id: str, *, ttl: float) -> None:
+        """End the one session whose random id is ``session_id``, for ``ttl`` seconds.
+
+        For the app's own logout of a cookie session (the cookie cannot be deleted from every
+        copy): pass the time the session could still live, so the entry expires with it.
+
+        Example::
+
+            await revocations.end_session(issuer, session_id, ttl=expires_at - now)
+        """
+        if ttl <= 0:
+            return  # expired already: nothing can open it
+        self._revokes += 1
+        self._clean.clear()
+        await self.state.set(shared_key("rv-x", issuer, session_id), "1", ttl=ttl)
+
     async def is_revoked(
-        self, issuer: str, *, sid: str | None, sub: str | None, signed_in_at: float
+        self,
+        issuer: str,
+        *,
+        sid: str | None,
+        sub: str | None,
+        signed_in_at: float,
+        session_id: str | None = None,
     ) -> bool:
-        """Whether a logout event at or after ``signed_in_at`` matches this session."""
-        if self.known_clean(issuer, sid=sid, sub=sub, signed_in_at=signed_in_at):
+        """Whether a logout event at or after ``signed_in_at`` matches this session, or the
+        session ``session_id`` was ended by ``end_session``."""
+        if self.known_clean(
+            issuer, sid=sid, sub=sub, signed_in_at=signed_in_at, session_id=session_id
+        ):
             return False
         # Taken before the read: a write racing with it makes the answer stale at once.
         mark = self._local._generation if self._local is not None else self._now() + self.cache_ttl
@@ -342,7 +379,12 @@ class RevocationList:
             keys.append(shared_key("rv-sid", issuer, sid))
         if sub is not None:
             keys.append(shared_key("rv-sub", issuer, sub))
-        for value in await self.state.get_many(keys):
+        if session_id is not None:
+            keys.append(shared_key("rv-x", issuer, session_id))
+        values = await self.state.get_many(keys)
+        if session_id is not None and values.pop() is not None:
+            return True
+        for value in values:
             event_time = _number(value)
             if event_time is not None and signed_in_at <= event_time:
                 return True
@@ -350,7 +392,7 @@ class RevocationList:
             clean = self._clean
             if len(clean) >= self._cache_size:
                 del clean[next(iter(clean))]  # oldest first
-            clean[(issuer, sid, sub, signed_in_at)] = mark
+            clean[(issuer, sid, sub, signed_in_at, session_id)] = mark
         return False
 
 

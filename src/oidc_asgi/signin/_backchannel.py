@@ -11,7 +11,8 @@ a ``jti`` seen before (kept until the token's ``exp``), and ends every matching 
 Server-side sessions are deleted through their index (one lookup, no scan). Cookie sessions
 cannot be deleted, so the logout goes into a ``RevocationList`` (in memory, or in Redis when
 several instances run) that ``screen`` checks on every request; a session signed in after the
-logout event is not affected.
+logout event is not affected. The app's own logout (``end_session``) goes into the same list,
+by the session's random id, so a copy of a logged-out cookie is refused too.
 
 Answers (section 2.8): 200 with ``Cache-Control: no-store`` on success; 400 with
 ``{"error": "invalid_request", ...}`` for any invalid request or token, naming nothing about why
@@ -206,10 +207,39 @@ class BackchannelLogout:
         await self.revocations.revoke(issuer, sid=sid, sub=sub, event_time=when)
         return f"cookie sessions revoked by {kind}"
 
+    async def end_session(self, loaded: LoadedSession | None) -> None:
+        """Remember that the user logged out of the cookie session ``loaded``.
+
+        The browser's cookie is expired, but a copy of it (or one re-sent by a request that
+        started before the logout) would otherwise open until its rolling or absolute limit:
+        its random id goes into the revocation list for as long as it could still live.
+        Server sessions need nothing here (logout deletes the record). Raises
+        ``ProviderUnavailable`` when a shared state cannot be reached.
+        """
+        if loaded is None or isinstance(self._sessions, ServerSessions):
+            return
+        auth = loaded.data.get("u")
+        if not isinstance(auth, dict):
+            return
+        issuer = auth.get("iss")
+        session_id = auth.get("x")
+        if type(issuer) is not str or type(session_id) is not str:
+            return
+        ends = loaded.created_at + self.config.absolute_ttl
+        if loaded.ceiling is not None:
+            ends = min(ends, loaded.ceiling)
+        remaining = ends - self._now()
+        if remaining > 0:
+            # The leeway covers a shared state whose TTLs run on another clock (Redis).
+            await self.revocations.end_session(
+                issuer, session_id, ttl=remaining + self.config.leeway
+            )
+
     # ------------------------------------------------------------------ every request
 
     async def screen(self, loaded: LoadedSession | None) -> LoadedSession | None:
-        """``loaded``, or an empty session to expire when a back-channel logout ended it.
+        """``loaded``, or an empty session to expire when a logout ended it (back-channel, or
+        the app's own logout of another copy of the cookie).
 
         Only cookie sessions need this (server sessions are deleted); one lookup of at most two
         keys (``MGET`` on Redis) per signed-in request, skipped while a remembered "not revoked"
@@ -228,6 +258,8 @@ class BackchannelLogout:
         sid = sid if type(sid) is str else None
         sub = auth.get("sub")
         sub = sub if type(sub) is str else None
+        x = auth.get("x")
+        x = x if type(x) is str else None  # the sign-in's random id (end_session)
         # When this sign-in happened, on the provider's clock like the logout token's iat:
         # the ID token's iat. Not auth_time: a sign-in through the provider's still-open
         # session (SSO) after a logout by sub carries the *old* auth_time and would be
@@ -242,10 +274,14 @@ class BackchannelLogout:
             else loaded.created_at
         )
         revocations = self.revocations
-        if revocations.known_clean(issuer, sid=sid, sub=sub, signed_in_at=signed_in_at):
+        if revocations.known_clean(
+            issuer, sid=sid, sub=sub, signed_in_at=signed_in_at, session_id=x
+        ):
             return loaded  # the common case: no I/O, no hashing
-        if not await revocations.is_revoked(issuer, sid=sid, sub=sub, signed_in_at=signed_in_at):
+        if not await revocations.is_revoked(
+            issuer, sid=sid, sub=sub, signed_in_at=signed_in_at, session_id=x
+        ):
             return loaded
-        log.info("session ended by back-channel logout")
+        log.info("session ended by logout")
         # Nothing of the session survives; needs_touch makes the response expire the cookie.
         return dataclasses.replace(loaded, data={}, needs_touch=True)

@@ -1228,6 +1228,11 @@ class OIDCAuth:
         )
         id_token = (state.auth or {}).get("it")
         revocable = _revocable(state.auth) if self.config.revoke_tokens_on_logout else []
+        try:
+            # Copies of the cookie (or a slow request's re-sent one) must not outlive logout.
+            await self.backchannel.end_session(state.loaded)
+        except ProviderUnavailable as exc:
+            log.warning("logout not recorded in the shared state: %s", exc.code)
         state.clear = True
         headers = await self._finish(state, strict=False)
         if revocable:
