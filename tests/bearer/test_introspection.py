@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from oidc_asgi.bearer import BearerConfig, BearerValidator, Introspector, Scopes
+from oidc_asgi.bearer import BearerConfig, BearerValidator, DPoPSettings, Introspector, Scopes
 from oidc_asgi.client import OAuthClient
 from oidc_asgi.errors import ConfigurationError, ProviderUnavailable, TokenError
 from oidc_asgi.testing import DevAPI, DevProvider, DevProviderConfig, KeyRing
@@ -182,6 +182,59 @@ async def test_crafted_answers_rejected(answer: dict[str, Any], code: str, clock
         with pytest.raises(TokenError) as info:
             await validator.validate("opaque-token")
         assert info.value.code == code
+
+
+_LIVE = {"active": True, "iss": ISS, "aud": REPORTS}
+_JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+
+
+def _crafted_validator(http: httpx.AsyncClient, clock: Clock) -> BearerValidator:
+    client = OAuthClient(
+        client_id="api", client_secret="s", token_endpoint=f"{ISS}/token", http_client=http
+    )
+    return BearerValidator(
+        BearerConfig(issuer=ISS, audience=REPORTS, dpop=DPoPSettings()),
+        http_client=http,
+        now=clock,
+        introspection=Introspector(client, endpoint=f"{ISS}/introspect", now=clock),
+    )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param({"token_type": "DPoP"}, id="dpop-without-cnf"),
+        pytest.param({"token_type": "dpop"}, id="dpop-lowercase-without-cnf"),
+        pytest.param({"token_type": "DPoP", "cnf": {"x5t#S256": "abc"}}, id="dpop-cnf-no-jkt"),
+        pytest.param({"token_type": "DPoP", "cnf": {"jkt": 5}}, id="dpop-jkt-not-string"),
+        pytest.param({"token_type": "DPoP", "cnf": {"jkt": ""}}, id="dpop-jkt-empty"),
+        pytest.param({"token_type": "DPoP", "cnf": "jkt"}, id="dpop-cnf-not-object"),
+    ],
+)
+async def test_introspected_dpop_token_without_jkt_rejected_rfc9449_s6_2(
+    answer: dict[str, Any], clock: Clock
+) -> None:
+    async with httpx.AsyncClient(transport=crafted({**_LIVE, **answer})) as http:
+        validator = _crafted_validator(http, clock)
+        scope = http_scope([("Authorization", "Bearer opaque-token")])
+        with pytest.raises(TokenError) as info:
+            await validator.authenticate(scope)
+    assert (info.value.code, info.value.claim) == ("missing_dpop_binding", "cnf")
+    challenge = validator.challenge(info.value, scope)
+    assert challenge.status == 401
+    assert 'error="invalid_token"' in challenge.header_dict()["WWW-Authenticate"]
+
+
+async def test_introspected_dpop_token_with_jkt_is_bound_rfc9449_s6_2(clock: Clock) -> None:
+    answer = {**_LIVE, "token_type": "DPoP", "cnf": {"jkt": _JKT}}
+    async with httpx.AsyncClient(transport=crafted(answer)) as http:
+        validator = _crafted_validator(http, clock)
+        principal = await validator.validate("opaque-token")
+        assert (principal.token_type, principal.jkt) == ("DPoP", _JKT)
+        # Sent as a bearer token it is still refused (RFC 9449 section 7.2).
+        with pytest.raises(TokenError) as info:
+            await validator.authenticate(http_scope([("Authorization", "Bearer other-token")]))
+    assert info.value.code == "dpop_bound_token"
 
 
 async def test_endpoint_down_is_503(

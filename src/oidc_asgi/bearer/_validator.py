@@ -20,8 +20,9 @@ it to requests. The work per request, in order:
 
 Errors are ``TokenError`` with a stable ``code`` (``missing_token``, ``multiple_tokens``,
 ``malformed_authorization``, ``authorization_too_large``, ``invalid_claim_value``,
-``client_not_allowed``, ``dpop_bound_token``, ``unsupported_token_binding`` plus every code
-of ``tokens.py``) or ``ProviderUnavailable``; ``_challenge.challenge_for`` turns them into the
+``client_not_allowed``, ``dpop_bound_token``, ``unsupported_token_binding``,
+``missing_dpop_binding`` (an introspected ``token_type: DPoP`` without ``cnf.jkt``) plus every
+code of ``tokens.py``) or ``ProviderUnavailable``; ``_challenge.challenge_for`` turns them into the
 HTTP answer.
 """
 
@@ -966,6 +967,18 @@ class BearerValidator:
                 expected=["Bearer", "DPoP"],
                 actual=token_type if isinstance(token_type, str) else None,
             )
+        if isinstance(token_type, str) and token_type.lower() == "dpop":
+            # RFC 9449 section 6.2: a DPoP-bound token is introspected with cnf.jkt. Without
+            # it the token claims a binding this API cannot check: never a plain bearer token.
+            cnf = data.get("cnf")
+            jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
+            if not isinstance(jkt, str) or not jkt:
+                raise TokenError(
+                    "the introspected DPoP token has no cnf.jkt",
+                    code="missing_dpop_binding",
+                    claim="cnf",
+                    expected="jkt",
+                )
         iss = data.get("iss")
         if iss is None:
             data["iss"] = config.issuers[0]  # the server we asked
