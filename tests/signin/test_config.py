@@ -68,7 +68,10 @@ def test_config_is_frozen_and_normalised() -> None:
     assert SignInConfig(**{**BASE, "client_secret": None}).auth_method == "none"
     with pytest.raises(AttributeError):
         config.client_id = "other"  # type: ignore[misc]
-    assert "rp-secret" not in repr(config) or "client_secret" in repr(config)
+    shown = repr(config)
+    for hidden in ("rp-secret", SECRET, "client_secret=", "secrets="):
+        assert hidden not in shown
+    assert "client_id='rp'" in shown  # the repr is not empty: only the secrets are left out
 
 
 def test_base_url_path_prefix() -> None:
