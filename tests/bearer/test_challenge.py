@@ -211,3 +211,18 @@ def test_without_debug_only_code_is_logged(caplog: pytest.LogCaptureFixture) -> 
 def test_unknown_error_class_is_a_bug() -> None:
     with pytest.raises(TypeError):
         challenge_for(OIDCError("x"))
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("provider_timeout", "the token issuer cannot be reached"),
+        ("replay_store_unavailable", "the DPoP replay store cannot be reached"),
+        ("replay_store_full", "the DPoP replay store is full; retry later"),
+    ],
+)
+def test_outage_body_names_what_is_down(code: str, says: str) -> None:
+    challenge = challenge_for(ProviderUnavailable("down", code=code), json_body=True)
+    assert challenge.status == 503
+    assert challenge.body is not None
+    assert json.loads(challenge.body)["error_description"] == says

@@ -97,6 +97,7 @@ _DESCRIPTIONS: Mapping[str, str] = {
 _DEFAULT_DESCRIPTION = "the access token is not valid"
 _UNAVAILABLE: Mapping[str, str] = {
     "replay_store_unavailable": "the DPoP replay store cannot be reached",
+    "replay_store_full": "the DPoP replay store is full; retry later",
 }
 
 # RFC 6750 section 3: error and error_description use %x20-21 / %x23-5B / %x5D-7E; scope
