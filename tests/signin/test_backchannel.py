@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -240,3 +241,40 @@ async def test_delivery_from_the_dev_provider_in_process(
             [result] = await provider.backchannel_logout(sub="alice")
             assert result.status_code == 200, result.error
             assert (await browser.get("/whoami")).text == "anonymous"
+
+
+@pytest.fixture(params=["cookie", "memory-store", "redis-store"])
+async def every_store(
+    request: pytest.FixtureRequest, clock: Clock
+) -> AsyncIterator[dict[str, Any]]:
+    if request.param == "cookie":
+        yield {}
+    elif request.param == "memory-store":
+        yield {"session_store": MemoryStore(now=clock)}
+    else:
+        from oidc_asgi.sessions.redis import RedisStore
+
+        redis_url: str = request.getfixturevalue("redis_url")
+        store = RedisStore(url=redis_url, prefix=f"t{time.monotonic_ns()}:")
+        yield {"session_store": store}
+        await store.aclose()
+
+
+@pytest.mark.parametrize("by", ["sub", "sid"])
+async def test_a_session_signed_in_between_issuance_and_delivery_survives_2_7(
+    h: Harness, every_store: dict[str, Any], by: str
+) -> None:
+    # Section 2.7 ends the sessions that existed when the provider logged the user out: a
+    # sign-in after the logout token's iat (and before it arrived) is judged by its ID
+    # token's iat, in server stores as in cookie sessions.
+    app = rp(h, **every_store)
+    async with h.client(app) as before, h.client(app) as after, h.client(app) as op:
+        await h.sign_in(before)
+        sid = sid_of(h.provider) if by == "sid" else None
+        token = signed(h.provider, claims_for(h.provider, sid))
+        h.clock.advance(5)
+        await h.sign_in(after)  # the provider's session: same sub and sid (SSO)
+        response = await op.post("/backchannel-logout", data={"logout_token": token})
+        assert response.status_code == 200
+        assert (await before.get("/whoami")).text == "anonymous"
+        assert (await after.get("/whoami")).text == "alice"

@@ -522,17 +522,34 @@ class ServerSessions:
             return []
         return self.jar.clear(cookies, https=https)
 
-    async def end_sessions(self, index: str) -> int:
+    async def end_sessions(
+        self, index: str, *, only: Callable[[LoadedSession], bool] | None = None
+    ) -> int:
         """Delete every session filed under ``index`` (see ``index_key``); returns how many.
 
         The seam for back-channel logout (OpenID Connect Back-Channel Logout 1.0 section 2.7):
-        one index lookup, no scan over all sessions.
+        one index lookup, no scan over all sessions. With ``only``, a live session is deleted
+        only when ``only(session)`` is true (the others stay, and stay in the index), for
+        example only sessions signed in before the logout event.
 
         Example::
 
             ended = await backend.end_sessions(index_key("sid", issuer, claims["sid"]))
         """
         members = await self.store.index_members(index)
+        if only is not None and members:
+            records = await asyncio.gather(*(self.store.get(member) for member in members))
+            chosen: list[str] = []
+            for member, record in zip(members, records, strict=True):
+                if record is not None:
+                    decoded = self.codec.decode(record.value, cookie_name=member)
+                    if decoded is not None and not only(
+                        _loaded(decoded, self.codec, handle=member, version=record.version)
+                    ):
+                        continue  # a live session to keep
+                # Ended, or gone, expired or unreadable (then only its index entry goes).
+                chosen.append(member)
+            members = chosen
         await asyncio.gather(*(self.store.delete(member) for member in members))
         for member in members:
             await self.store.index_remove(index, member)

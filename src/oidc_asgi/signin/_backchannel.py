@@ -52,6 +52,24 @@ _MAX_REPLAY_TTL = 24 * 3600.0
 REMOTE_REVOCATION_CACHE = 1.0
 
 
+def _signed_in_at(loaded: LoadedSession) -> float:
+    """When this sign-in happened, on the provider's clock like the logout token's iat: the
+    ID token's iat.
+
+    Not auth_time: a sign-in through the provider's still-open session (SSO) after a logout by
+    sub carries the *old* auth_time and would be revoked again on every request (section 2.7
+    ends the sessions that exist).
+    """
+    auth = loaded.data.get("u")
+    claims = auth.get("idc") if isinstance(auth, dict) else None
+    at = claims.get("iat") if isinstance(claims, dict) else None
+    if not isinstance(at, (int, float)) or isinstance(at, bool):
+        at = auth.get("at") if isinstance(auth, dict) else None
+    if isinstance(at, (int, float)) and not isinstance(at, bool):
+        return float(at)
+    return loaded.created_at
+
+
 class _Refused(Exception):
     def __init__(self, reason: str, status: int = 400) -> None:
         super().__init__(reason)
@@ -200,10 +218,14 @@ class BackchannelLogout:
     ) -> str:
         kind, value = ("sid", sid) if sid is not None else ("sub", sub)
         assert value is not None
-        if isinstance(self._sessions, ServerSessions):
-            count = await self._sessions.end_sessions(index_key(kind, issuer, value))
-            return f"{count} server session(s) ended by {kind}"
         when = float(event_time) if isinstance(event_time, (int, float)) else self._now()
+        if isinstance(self._sessions, ServerSessions):
+            # The same rule as for cookie sessions: a sign-in after the logout event (between
+            # the token's issuance and its delivery) is not one the provider ended.
+            count = await self._sessions.end_sessions(
+                index_key(kind, issuer, value), only=lambda loaded: _signed_in_at(loaded) <= when
+            )
+            return f"{count} server session(s) ended by {kind}"
         await self.revocations.revoke(issuer, sid=sid, sub=sub, event_time=when)
         return f"cookie sessions revoked by {kind}"
 
@@ -260,19 +282,7 @@ class BackchannelLogout:
         sub = sub if type(sub) is str else None
         x = auth.get("x")
         x = x if type(x) is str else None  # the sign-in's random id (end_session)
-        # When this sign-in happened, on the provider's clock like the logout token's iat:
-        # the ID token's iat. Not auth_time: a sign-in through the provider's still-open
-        # session (SSO) after a logout by sub carries the *old* auth_time and would be
-        # revoked again on every request (section 2.7 ends the sessions that exist).
-        claims = auth.get("idc")
-        at = claims.get("iat") if isinstance(claims, dict) else None
-        if not isinstance(at, (int, float)) or isinstance(at, bool):
-            at = auth.get("at")
-        signed_in_at = (
-            float(at)
-            if isinstance(at, (int, float)) and not isinstance(at, bool)
-            else loaded.created_at
-        )
+        signed_in_at = _signed_in_at(loaded)
         revocations = self.revocations
         if revocations.known_clean(
             issuer, sid=sid, sub=sub, signed_in_at=signed_in_at, session_id=x
