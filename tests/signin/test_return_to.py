@@ -147,6 +147,27 @@ def test_base_url_with_explicit_port() -> None:
 
 
 @pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        pytest.param("/x?a=1", "/x?a=1", id="relative-is-an-app-path"),
+        pytest.param("https://app.example/portal/x?a=1#f", "/x?a=1", id="absolute-under-prefix"),
+        pytest.param("https://app.example/portal", "/", id="absolute-prefix-itself"),
+        pytest.param("https://app.example/portal/", "/", id="absolute-prefix-slash"),
+        pytest.param("https://app.example/other/x", DEFAULT, id="absolute-outside-prefix"),
+        pytest.param("https://app.example/portalx", DEFAULT, id="absolute-partial-segment"),
+        pytest.param("https://app.example/PORTAL/x", DEFAULT, id="absolute-other-case"),
+        pytest.param("https://app.example/%70ortal/x", DEFAULT, id="absolute-encoded-prefix"),
+        pytest.param("https://app.example/portal//evil.example", DEFAULT, id="prefix-then-//"),
+        pytest.param("https://app.example/portal/%2f%2fevil", DEFAULT, id="prefix-then-%2f"),
+        pytest.param("https://evil.example/portal/x", DEFAULT, id="other-origin"),
+    ],
+)
+@pytest.mark.parametrize("base", ["https://app.example/portal", "https://app.example/portal/"])
+def test_base_url_path_prefix(payload: str, expected: str, base: str) -> None:
+    assert normalize_return_to(payload, default=DEFAULT, base_url=base) == expected
+
+
+@pytest.mark.parametrize(
     "value", [pytest.param(None, id="none"), pytest.param(42, id="not-a-string")]
 )
 def test_missing_value_gives_default(value: object) -> None:

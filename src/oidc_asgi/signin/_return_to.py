@@ -36,15 +36,19 @@ def normalize_return_to(
     empty, ``.`` or ``..`` path segments, control characters, spaces and any non-ASCII character,
     other schemes (``javascript:``, ``data:``), other origins, and values over ``max_length``.
     Percent-encoded text may decode to spaces and letters of any script, but never to controls,
-    Unicode separators or characters that fold to ``/``, ``\\`` or ``.``. Only the origin of
-    ``base_url`` matters, not its path. ``default`` goes through the same check and falls back
-    to ``"/"``.
+    Unicode separators or characters that fold to ``/``, ``\\`` or ``.``. The result is a path
+    of the app, which the middleware joins to ``base_url``: when ``base_url`` has a path (the
+    app is served under a prefix such as ``/portal``), an absolute URL must lie under that
+    prefix and comes back without it (outside it: ``default``); a path is taken as already
+    relative to the prefix. ``default`` goes through the same check and falls back to ``"/"``.
 
     Example::
 
         assert normalize_return_to("/orders?id=7#top") == "/orders?id=7"
         assert normalize_return_to("//evil.example/") == "/"
         assert normalize_return_to("https://app.example/a", base_url="https://app.example") == "/a"
+        assert normalize_return_to("https://app.example/portal/a",
+                                   base_url="https://app.example/portal") == "/a"
     """
     checked = _check(value, base_url=base_url, max_length=max_length)
     if checked is not None:
@@ -91,6 +95,15 @@ def _same_origin_path(value: str, base_url: str | None) -> str | None:
         return None
     # Reduced to path and query, then checked again like any path (stops https://app//evil).
     path = target.path or "/"
+    prefix = base.path.rstrip("/")
+    if prefix:
+        # The app's own path: the part under base_url's path (whole segments only).
+        if path == prefix:
+            path = "/"
+        elif path.startswith(prefix + "/"):
+            path = path[len(prefix) :]
+        else:
+            return None
     return f"{path}?{target.query}" if target.query else path
 
 

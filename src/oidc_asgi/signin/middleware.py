@@ -709,6 +709,9 @@ class OIDCAuth:
         self, scope: Scope, state: _RequestState, exc: LoginRequired | None
     ) -> Response:
         path = scope.get("path", "/")
+        base = self.config.base_path
+        if base and (path == base or path.startswith(base + "/")):
+            path = path[len(base) :] or "/"  # a return address is an app path (config.url)
         query = scope.get("query_string", b"").decode("latin-1")
         here = normalize_return_to(
             f"{path}?{query}" if query else path, default=self.config.default_return_to
