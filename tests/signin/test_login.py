@@ -298,13 +298,15 @@ async def test_callback_of_another_login_is_refused(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize(
-    ("base_url", "secure"),
+    ("base_url", "secure", "session_name"),
     [
-        pytest.param(APP, False, id="http-not-secure"),
-        pytest.param(HTTPS_APP, True, id="https-secure"),
+        pytest.param(APP, False, "oidc_session", id="http-not-secure"),
+        pytest.param(HTTPS_APP, True, "__Host-oidc_session", id="https-secure-host-prefix"),
     ],
 )
-async def test_cookie_attributes(harness: Harness, base_url: str, secure: bool) -> None:
+async def test_cookie_attributes(
+    harness: Harness, base_url: str, secure: bool, session_name: str
+) -> None:
     app = harness.wrap(base_url=base_url)
     async with harness.client(app, base_url) as client:
         start = await harness.authorize(client)
@@ -319,8 +321,9 @@ async def test_cookie_attributes(harness: Harness, base_url: str, secure: bool) 
         answer = await harness.provider_login(location(start))
         done = await client.get("/callback", params=answer)
         cookies = set_cookies(done)
-        session = attributes(cookies["oidc_session"])
+        session = attributes(cookies[session_name])
         assert session["path"] == "/"
+        assert "domain" not in session
         assert "httponly" in session
         assert session["samesite"] == "Lax"
         assert ("secure" in session) is secure

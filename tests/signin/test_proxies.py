@@ -22,10 +22,12 @@ def peer(app: ASGIApp, address: str, base_url: str = APP) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url=base_url)
 
 
-async def _session_cookie(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, str]:
+async def _session_cookie(
+    client: httpx.AsyncClient, headers: dict[str, str], name: str = "oidc_session"
+) -> dict[str, str]:
     response = await client.get("/put", params={"k": "v"}, headers=headers)
     assert response.status_code == 200
-    return attributes(set_cookies(response)["oidc_session"])
+    return attributes(set_cookies(response)[name])
 
 
 SECURE_CASES = [
@@ -61,7 +63,8 @@ async def test_secure_cookie_from_trusted_forwarded_proto(
 async def test_forwarded_http_never_removes_secure_from_an_https_site(harness: Harness) -> None:
     app = harness.wrap(base_url=HTTPS_APP, trusted_proxies=[PROXY])
     async with peer(app, PROXY, HTTPS_APP) as client:
-        assert "secure" in await _session_cookie(client, {"x-forwarded-proto": "http"})
+        forwarded_http = {"x-forwarded-proto": "http"}
+        assert "secure" in await _session_cookie(client, forwarded_http, "__Host-oidc_session")
 
 
 async def test_without_trusted_proxies_headers_are_ignored(harness: Harness) -> None:

@@ -94,6 +94,41 @@ def _path(name: str, value: str | None) -> str | None:
     return value
 
 
+def _check_cookie_prefixes(config: SignInConfig) -> None:
+    """Refuse ``__Secure-``/``__Host-`` names whose rules these settings cannot meet, since
+    browsers silently drop such cookies (RFC 6265bis section 4.1.3; prefixes match without
+    regard to case)."""
+    secure_possible = config.cookie_secure is not False and (
+        config.https or is_loopback_url(config.base_url)
+    )
+    for name in ("session_cookie", "transaction_cookie"):
+        value = getattr(config, name)
+        if not isinstance(value, str):
+            raise ConfigurationError(f"{name} must be a string", code="invalid_cookie_name")
+        folded = value.lower()
+        if not folded.startswith(("__secure-", "__host-")):
+            continue
+        if not secure_possible:
+            raise ConfigurationError(
+                f"{name} has a __Secure-/__Host- prefix, which needs a Secure cookie: use an "
+                "https base_url and leave cookie_secure on",
+                code="invalid_cookie_name",
+            )
+        if folded.startswith("__host-"):
+            if name == "transaction_cookie":
+                raise ConfigurationError(
+                    "transaction_cookie cannot have the __Host- prefix: login cookies are "
+                    "scoped to the callback path, and __Host- needs Path=/",
+                    code="invalid_cookie_name",
+                )
+            if config.base_path or config.cookie_domain is not None:
+                raise ConfigurationError(
+                    "a __Host- session_cookie needs Path=/ and no Domain: a base_url without "
+                    "a path and no cookie_domain",
+                    code="invalid_cookie_name",
+                )
+
+
 def _positive(name: str, value: float | None, *, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
@@ -237,8 +272,11 @@ class SignInConfig:
 
     Sessions: ``session_store`` (``None`` keeps the encrypted session in the cookie; a
     ``MemoryStore``/``RedisStore`` keeps it server-side), ``absolute_ttl``, ``rolling_ttl``,
-    ``touch_after``; ``session_cookie`` and ``transaction_cookie`` names; ``cookie_secure``
-    (``"auto"``: from ``base_url``), ``cookie_domain``; ``transaction_ttl`` and
+    ``touch_after``; ``session_cookie`` and ``transaction_cookie`` names (on an https
+    ``base_url`` without a path and no ``cookie_domain``, the session cookie is sent as
+    ``__Host-`` + ``session_cookie``, see ``session_cookie_name``; a ``__Host-``/``__Secure-``
+    name these settings cannot honour is refused); ``cookie_secure`` (``"auto"``: from
+    ``base_url``), ``cookie_domain``; ``transaction_ttl`` and
     ``max_transactions`` bound the per-login cookies. ``session_scope_key`` is where the app's
     session dict goes in the ASGI scope (``"session"``, so ``request.session`` works; ``None``
     to leave it alone). ``set_user`` fills ``scope["user"]``/``scope["auth"]``.
@@ -453,6 +491,7 @@ class SignInConfig:
             raise ConfigurationError(
                 "cookie_secure must be True, False or 'auto'", code="invalid_cookie_secure"
             )
+        _check_cookie_prefixes(self)
         if (
             self.response_mode == "form_post"
             and not self.https
@@ -516,6 +555,32 @@ class SignInConfig:
     def https(self) -> bool:
         """Whether ``base_url`` is https (cookies then get ``Secure``)."""
         return self.base_url.startswith("https:")
+
+    @property
+    def session_cookie_name(self) -> str:
+        """The session cookie's name as sent: ``__Host-`` + ``session_cookie`` where it can be.
+
+        A ``__Host-`` cookie is Secure, ``Path=/`` and host-only, and browsers refuse one set
+        by a sibling subdomain or over plain http, so nobody but this origin can plant or
+        overwrite the session cookie (RFC 6265bis section 4.1.3.2). Used when ``base_url`` is
+        https without a path, ``cookie_domain`` is unset and ``cookie_secure`` is not
+        ``False``; otherwise, and for a name that already has a prefix, ``session_cookie``
+        as given.
+
+        Example::
+
+            assert config.session_cookie_name == "__Host-oidc_session"
+        """
+        name = self.session_cookie
+        if (
+            self.https
+            and not self.base_path
+            and self.cookie_domain is None
+            and self.cookie_secure is not False
+            and not name.lower().startswith(("__secure-", "__host-"))
+        ):
+            return "__Host-" + name
+        return name
 
     @property
     def origin(self) -> str:

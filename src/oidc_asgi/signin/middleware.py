@@ -392,14 +392,14 @@ class OIDCAuth:
                     frozen_keys=("u",),
                     now=config.now,
                 ),
-                jar=ChunkedCookie(name=config.session_cookie, options=cookie),
+                jar=ChunkedCookie(name=config.session_cookie_name, options=cookie),
                 now=config.now,
             )
         else:
             self.sessions = ServerSessions(
                 store=config.session_store,
                 secrets=config.secrets,
-                cookie_name=config.session_cookie,
+                cookie_name=config.session_cookie_name,
                 cookie=cookie,
                 absolute_ttl=config.absolute_ttl,
                 rolling_ttl=config.rolling_ttl,
@@ -925,7 +925,7 @@ class OIDCAuth:
         if scope["method"] != "POST" or code != "unknown_state" or state.loaded is not None:
             return False
         cookies = state.cookies
-        name = self.config.session_cookie
+        name = self.config.session_cookie_name
         if any(c == name or c.startswith(name + ".") for c in cookies):
             return False  # the session cookie came along: today's answer stands
         return self._tx.name(state_param) not in cookies
