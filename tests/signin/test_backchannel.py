@@ -278,3 +278,14 @@ async def test_a_session_signed_in_between_issuance_and_delivery_survives_2_7(
         assert response.status_code == 200
         assert (await before.get("/whoami")).text == "anonymous"
         assert (await after.get("/whoami")).text == "alice"
+
+
+@pytest.mark.parametrize("algs", [("ES384",), ("RS256", "PS384")])
+async def test_logout_token_algorithms_outside_the_defaults_are_allowed(
+    h: Harness, algs: tuple[str, ...]
+) -> None:
+    """A client registered for ES384 ID/logout tokens must be able to say so (Back-Channel
+    Logout 2.6 step 3: the algorithm the client registered), and nothing else widens."""
+    app = rp(h, logout_token_algorithms=algs)
+    assert set(algs) <= set(app.validator.algorithms)
+    assert "HS256" not in app.validator.algorithms

@@ -72,7 +72,7 @@ from oidc_asgi.signin._guards import GUARD_KEY, AccessDenied, LoginRequired
 from oidc_asgi.signin._proxies import ProxyTrust
 from oidc_asgi.signin._return_to import normalize_return_to
 from oidc_asgi.signin._transactions import Transactions, state_hash
-from oidc_asgi.tokens import IDTokenExpectations, TokenValidator
+from oidc_asgi.tokens import DEFAULT_ALGORITHMS, IDTokenExpectations, TokenValidator
 
 __all__ = ["OIDCAuth"]
 
@@ -353,8 +353,16 @@ class OIDCAuth:
             allow_insecure_http=config.allow_insecure_http,
             now=config.now,
         )
+        # ID tokens accept the default allow-list; logout tokens are narrowed per call to
+        # ``logout_token_algorithms``, so the validator must allow those too.
         self.validator = TokenValidator(
-            issuer=config.issuer, keys=self.provider, leeway=config.leeway, now=config.now
+            issuer=config.issuer,
+            keys=self.provider,
+            algorithms=tuple(
+                dict.fromkeys((*DEFAULT_ALGORITHMS, *config.logout_token_algorithms))
+            ),
+            leeway=config.leeway,
+            now=config.now,
         )
         self._client: OAuthClient | None = None
         # Build a throwaway client now so credential mistakes fail at startup, not at login.
