@@ -358,9 +358,7 @@ class OIDCAuth:
         self.validator = TokenValidator(
             issuer=config.issuer,
             keys=self.provider,
-            algorithms=tuple(
-                dict.fromkeys((*DEFAULT_ALGORITHMS, *config.logout_token_algorithms))
-            ),
+            algorithms=tuple(dict.fromkeys((*DEFAULT_ALGORITHMS, *config.logout_token_algorithms))),
             leeway=config.leeway,
             now=config.now,
         )
