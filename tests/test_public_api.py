@@ -53,3 +53,28 @@ def test_front_door_and_pytest_plugin_load_lazily() -> None:
     heavy = ("httpx", "cryptography", "joserfc", "authlib", "starlette", "oidc_asgi.provider")
     assert _imported_after("import oidc_asgi", heavy) == []
     assert _imported_after("import oidc_asgi.testing.plugin", heavy) == []
+
+
+PUBLIC_PACKAGES = (
+    "oidc_asgi.bearer",
+    "oidc_asgi.bearer.fastapi",
+    "oidc_asgi.bearer.starlette",
+    "oidc_asgi.sessions",
+    "oidc_asgi.sessions.redis",
+    "oidc_asgi.signin",
+    "oidc_asgi.testing",
+)
+
+
+def test_subpackages_have_sorted_documented_public_names() -> None:
+    """Every public class and function of the pillars has a docstring with an example."""
+    for package in PUBLIC_PACKAGES:
+        module = importlib.import_module(package)
+        names = list(module.__all__)
+        assert names == sorted(names), package
+        for name in names:
+            obj = getattr(module, name)
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            doc = inspect.getdoc(obj) or ""
+            assert "Example" in doc or ">>>" in doc, f"{package}.{name} has no example"

@@ -527,7 +527,14 @@ class BearerConfig:
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """The token found in a request and how it came (``scheme``, ``source``)."""
+    """The token found in a request and how it came (``scheme``, ``source``).
+
+    Example::
+
+        credentials = validator.credentials(scope)  # None when the request carries no token
+        if credentials is not None and credentials.scheme == "DPoP":
+            ...
+    """
 
     scheme: Literal["Bearer", "DPoP"]
     token: str

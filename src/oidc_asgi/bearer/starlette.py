@@ -86,7 +86,15 @@ class BearerUser(BaseUser):
 
 
 class BearerAuthenticationError(AuthenticationError):
-    """Carries the library error from ``BearerBackend`` to its ``on_error``."""
+    """Carries the library error from ``BearerBackend`` to its ``on_error``.
+
+    Example::
+
+        def on_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
+            if isinstance(exc, BearerAuthenticationError):
+                log.info("bearer refused: %s", exc.error.code)
+            return backend.on_error(conn, exc)  # the RFC 6750 challenge
+    """
 
     def __init__(self, error: OIDCError) -> None:
         super().__init__(error.code)

@@ -33,9 +33,9 @@ from oidc_asgi.signin.auth import UserTokenAuth
 from oidc_asgi.signin.middleware import OIDCAuth
 
 __all__ = [
-    "ENV_VARIABLES",
     "AccessDenied",
     "AccessTokenUnavailable",
+    "ENV_VARIABLES",
     "LoginRequired",
     "OIDCAuth",
     "SignInConfig",
