@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 from oidc_asgi.bearer import BearerValidator, ClaimEquals
 from oidc_asgi.bearer.starlette import BearerBackend, BearerMiddleware, BearerUser, requires_token
 
+from ._support import CountingTransport
 from .conftest import MakeValidator, MintToken
 
 
@@ -291,3 +292,39 @@ async def test_websocket_rejected_with_1008(
 ) -> None:
     sent = await ws_session(build(validator), headers(mint))
     assert sent == [{"type": "websocket.close", "code": 1008, "reason": reason}]
+
+
+async def _lifespan_startup(app: Any) -> list[MutableMapping[str, Any]]:
+    sent: list[MutableMapping[str, Any]] = []
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> MutableMapping[str, Any]:
+        return next(messages)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    return sent
+
+
+@pytest.mark.parametrize("prefetch", [True, False], ids=["prefetch", "lazy"])
+async def test_keys_prefetched_at_lifespan_startup_when_asked(
+    validator: BearerValidator, transport: CountingTransport, prefetch: bool
+) -> None:
+    app = Starlette(
+        routes=[Route("/messages", messages)],
+        middleware=[Middleware(BearerMiddleware, validator=validator, prefetch=prefetch)],
+    )
+    sent = await _lifespan_startup(app)
+    assert sent[0]["type"] == "lifespan.startup.complete"
+    assert (transport.total > 0) is prefetch  # discovery and JWKS fetched before any request
+
+
+async def test_prefetch_with_the_provider_down_still_starts_the_app(
+    validator: BearerValidator, transport: CountingTransport
+) -> None:
+    transport.down = "connect"
+    app = Starlette(middleware=[Middleware(BearerMiddleware, validator=validator, prefetch=True)])
+    sent = await _lifespan_startup(app)
+    assert sent[0]["type"] == "lifespan.startup.complete"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -42,6 +43,8 @@ from oidc_asgi.bearer._principal import Principal
 from oidc_asgi.bearer._scopes import Match, Rule, Scopes
 from oidc_asgi.bearer._validator import BearerValidator
 from oidc_asgi.errors import ConfigurationError, OIDCError, ProviderUnavailable, TokenError
+
+log = logging.getLogger("oidc_asgi.bearer")
 
 __all__ = [
     "BearerAuthenticationError",
@@ -162,23 +165,52 @@ class BearerMiddleware:
     ``@requires``): 401 plus ``WWW-Authenticate: Bearer realm="..."`` when the request had no
     token (RFC 6750 3.1), ``WWW-Authenticate`` with ``error="insufficient_scope"`` when it did.
 
+    ``prefetch=True`` fetches every issuer's metadata and keys when the ASGI lifespan starts, so
+    the first request does not wait for them; a provider that is down then is logged and the keys
+    are fetched on first use instead (the app still starts).
+
     Example::
 
-        app = Starlette(routes=routes, middleware=[Middleware(BearerMiddleware, validator=v)])
+        app = Starlette(
+            routes=routes, middleware=[Middleware(BearerMiddleware, validator=v, prefetch=True)]
+        )
 
         @requires("read:messages")
         async def messages(request): ...
     """
 
     def __init__(
-        self, app: ASGIApp, validator: BearerValidator, *, challenge_forbidden: bool = True
+        self,
+        app: ASGIApp,
+        validator: BearerValidator,
+        *,
+        challenge_forbidden: bool = True,
+        prefetch: bool = False,
     ) -> None:
         self.app = app
         self.validator = validator
         self.challenge_forbidden = challenge_forbidden
+        self.prefetch = prefetch
+
+    def _prefetching(self, receive: Receive) -> Receive:
+        async def wrapped() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.validator.prefetch()
+                except (ProviderUnavailable, ConfigurationError) as exc:
+                    log.warning(
+                        "bearer: prefetch at startup failed (%s); keys load on use", exc.code
+                    )
+            return message
+
+        return wrapped
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if kind == "lifespan" and self.prefetch:
+            await self.app(scope, self._prefetching(receive), send)
+            return
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
