@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import httpx
@@ -60,3 +60,30 @@ def http_scope(
 
 def bearer(token: str) -> list[tuple[str, str]]:
     return [("Authorization", f"Bearer {token}")]
+
+
+async def ws_session(app: Any, headers: dict[str, str]) -> list[MutableMapping[str, Any]]:
+    """Drive one WebSocket connection in-process; return what the app sent."""
+    scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "scheme": "wss",
+        "server": ("api.example.com", 443),
+        "path": "/ws",
+        "raw_path": b"/ws",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "subprotocols": [],
+    }
+    inbox: list[MutableMapping[str, Any]] = [{"type": "websocket.connect"}]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> MutableMapping[str, Any]:
+        return inbox.pop(0) if inbox else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent

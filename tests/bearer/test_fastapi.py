@@ -7,7 +7,7 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import httpx
@@ -21,7 +21,7 @@ from oidc_asgi.bearer import BearerConfig, BearerValidator, ClaimIncludes, Princ
 from oidc_asgi.bearer.fastapi import BearerAuth, swagger_ui_init_oauth
 from oidc_asgi.testing import BadTokens, DevProvider, KeyRing
 
-from ._support import API, Clock, CountingTransport
+from ._support import API, Clock, CountingTransport, ws_session
 from .conftest import MakeValidator, MintToken
 
 
@@ -339,33 +339,6 @@ async def test_attack_catalogue_end_to_end(
 
 
 # -- WebSocket ------------------------------------------------------------------------------------
-
-
-async def ws_session(app: FastAPI, headers: dict[str, str]) -> list[MutableMapping[str, Any]]:
-    """Drive one WebSocket connection in-process; return what the app sent."""
-    scope = {
-        "type": "websocket",
-        "asgi": {"version": "3.0"},
-        "scheme": "wss",
-        "server": ("api.example.com", 443),
-        "path": "/ws",
-        "raw_path": b"/ws",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "subprotocols": [],
-    }
-    inbox: list[MutableMapping[str, Any]] = [{"type": "websocket.connect"}]
-    sent: list[MutableMapping[str, Any]] = []
-
-    async def receive() -> MutableMapping[str, Any]:
-        return inbox.pop(0) if inbox else {"type": "websocket.disconnect", "code": 1000}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return sent
 
 
 async def test_websocket_accepted_with_valid_token(

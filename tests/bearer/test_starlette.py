@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 from oidc_asgi.bearer import BearerValidator, ClaimEquals
 from oidc_asgi.bearer.starlette import BearerBackend, BearerMiddleware, BearerUser, requires_token
 
-from ._support import CountingTransport
+from ._support import CountingTransport, ws_session
 from .conftest import MakeValidator, MintToken
 
 
@@ -231,32 +231,6 @@ async def test_decorator_form_token(make_validator: MakeValidator, mint: MintTok
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://a") as c:
         response = await c.post("/messages", data={"access_token": token})
     assert response.status_code == 200
-
-
-async def ws_session(app: Starlette, headers: dict[str, str]) -> list[MutableMapping[str, Any]]:
-    scope = {
-        "type": "websocket",
-        "asgi": {"version": "3.0"},
-        "scheme": "wss",
-        "server": ("api.example.com", 443),
-        "path": "/ws",
-        "raw_path": b"/ws",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "subprotocols": [],
-    }
-    inbox: list[MutableMapping[str, Any]] = [{"type": "websocket.connect"}]
-    sent: list[MutableMapping[str, Any]] = []
-
-    async def receive() -> MutableMapping[str, Any]:
-        return inbox.pop(0) if inbox else {"type": "websocket.disconnect", "code": 1000}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return sent
 
 
 @pytest.mark.parametrize("build", [middleware_app, decorated_app], ids=["middleware", "decorator"])
